@@ -1,0 +1,1 @@
+"""Infrastructure of Storefront BFF: settings, database, models, loaders, ASGI app and CLI."""

@@ -1,0 +1,97 @@
+"""Database engine and the per-request connection handle.
+
+Concurrency choice: each GraphQL request gets one `RequestDatabase`, which checks out at most one
+connection from the pool, lazily, and serialises every statement on it with an asyncio.Lock. Sibling
+resolvers run concurrently and their loaders dispatch in parallel tasks, so without the lock two tasks
+could interleave on one connection. One connection per request bounds pool use to the number of
+requests in flight (never to the number of loaders), and mutations later share the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
+
+from app.settings import Settings
+
+__all__ = ["RequestDatabase", "create_engine"]
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas."""
+    if settings.is_sqlite:
+        _ensure_sqlite_folder(settings)
+        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "storefront"}},
+    )
+
+
+def _ensure_sqlite_folder(settings: Settings) -> None:
+    database = settings.url.database
+    if database and database != ":memory:":
+        from pathlib import Path
+
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class RequestDatabase:
+    """One request's access to the database: a single lazily opened connection behind a lock."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._connection: AsyncConnection | None = None
+
+    async def fetch_all(self, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row]:
+        """Run one statement and return all its rows."""
+        async with self._lock:
+            connection = await self._connect()
+            result = await connection.execute(statement, params or {})
+            return result.all()
+
+    async def _connect(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    async def close(self) -> None:
+        """Return the connection to the pool, rolling back whatever a read left open."""
+        async with self._lock:
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                await connection.close()
+
+
+@asynccontextmanager
+async def request_database(engine: AsyncEngine) -> AsyncIterator[RequestDatabase]:
+    """Open a RequestDatabase for the duration of one request and always release it."""
+    database = RequestDatabase(engine)
+    try:
+        yield database
+    finally:
+        await database.close()

@@ -1,0 +1,151 @@
+"""Settings read from the environment once, at start, and validated with a clear message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["DEFAULT_SECRET_KEY", "Secret", "Settings", "SettingsError", "load_settings"]
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+ENVIRONMENTS = ("development", "production", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot start with."""
+
+
+class Secret:
+    """A string that never shows its value in repr(), str() or logs."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value; call only where it is used."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def default_database_url() -> str:
+    """The embedded SQLite database under ./var, used when DATABASE_URL is unset."""
+    return f"sqlite+aiosqlite:///{Path('var') / 'storefront.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration of one service process."""
+
+    database_url: str = field(default_factory=default_database_url)
+    environment: str = "development"
+    secret_key: Secret = field(default_factory=lambda: Secret(DEFAULT_SECRET_KEY))
+    log_level: str = "INFO"
+    redis_url: str | None = None
+    currency_code: str = "USD"
+    image_cdn_base: str = ""
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    db_pool_timeout: float = 10.0
+    max_page_size: int = 100
+    fast_executor: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("STOREFRONT_ENV", self.environment, ENVIRONMENTS)
+        _check_choice("LOG_LEVEL", self.log_level, LOG_LEVELS)
+        _check_database_url(self.database_url)
+        if self.environment == "production" and self.secret_key.reveal() in ("", DEFAULT_SECRET_KEY):
+            raise SettingsError("SECRET_KEY must be set to a private value when STOREFRONT_ENV=production")
+        if self.environment == "production" and len(self.secret_key.reveal()) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters long in production")
+        if len(self.currency_code) != 3 or not self.currency_code.isalpha():
+            raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
+
+    @property
+    def url(self) -> URL:
+        """The parsed SQLAlchemy URL of the database."""
+        return make_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite database."""
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def debug(self) -> bool:
+        """True in development, where GraphiQL and unmasked errors are fine."""
+        return self.environment == "development"
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_database_url(value: str) -> None:
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise SettingsError(f"DATABASE_URL is not a valid SQLAlchemy URL: {exc}") from None
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise SettingsError(
+            f"DATABASE_URL must use one of {', '.join(SUPPORTED_DRIVERS)}; got driver {url.drivername!r}"
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}; got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false; got {raw!r}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment (or the given mapping); raise SettingsError on a bad value."""
+    env = os.environ if env is None else env
+    return Settings(
+        database_url=env.get("DATABASE_URL") or default_database_url(),
+        environment=env.get("STOREFRONT_ENV", "development").strip().lower(),
+        secret_key=Secret(env.get("SECRET_KEY") or DEFAULT_SECRET_KEY),
+        log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
+        redis_url=env.get("REDIS_URL") or None,
+        currency_code=env.get("CURRENCY_CODE", "USD").strip().upper(),
+        image_cdn_base=env.get("IMAGE_CDN_BASE", "").rstrip("/"),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 5, minimum=1),
+        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
+        max_page_size=100,
+        fast_executor=_bool(env, "FAST_EXECUTOR", True),
+    )

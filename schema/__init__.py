@@ -1,0 +1,1 @@
+"""GraphQL shape of Storefront BFF: strawberry types, inputs, enums and root fields."""
