@@ -1,0 +1,111 @@
+"""The ASGI app factory: the composition root wiring settings, database, schema and HTTP routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import migrate
+from app.context import Context
+from app.db import create_engine, request_database
+from app.graphql_http import GraphQLHTTP
+from app.observability import Metrics, RequestIdMiddleware, configure_logging, current_request_id
+from app.playground import playground_response, playground_routes
+from app.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("storefront")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the Storefront BFF ASGI app; settings come from the environment unless given."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings)
+    from schema.root import build_schema
+
+    graphql = GraphQLHTTP(build_schema()._schema, _context_factory(settings, engine), debug=settings.debug)
+    metrics = Metrics()
+
+    async def graphql_endpoint(request: Request) -> Response:
+        if settings.debug and _wants_playground(request):
+            return playground_response()
+        return await graphql.handle(request)
+
+    async def readyz(_request: Request) -> Response:
+        return await _readiness(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        log.info("serving with %s database (%s)", settings.url.get_backend_name(), settings.environment)
+        yield
+        await engine.dispose()
+
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *(playground_routes() if settings.debug else []),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_middleware(_Wrap, wrap=metrics.middleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+class _Wrap:
+    """Adapts a function that wraps an ASGI app to Starlette's middleware interface."""
+
+    def __init__(self, app: Any, wrap: Any) -> None:
+        self.app = wrap(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def _wants_playground(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
+
+
+def _context_factory(settings: Settings, engine: Any) -> Any:
+    @asynccontextmanager
+    async def context_for(request: Request) -> AsyncIterator[Context]:
+        async with request_database(engine) as db:
+            yield Context.for_request(settings, db, request=request, request_id=current_request_id())
+
+    return context_for
+
+
+async def _healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _readiness(engine: Any) -> Response:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        revision = await migrate.current_revision(engine)
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    head = migrate.head_revision()
+    if revision != head:
+        body = {"status": "unavailable", "database": "ok", "migrations": {"current": revision, "head": head}}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", "migrations": {"current": revision, "head": head}})

@@ -1,0 +1,248 @@
+"""SQL for the catalog: visibility, filters, sort orders and the batched statements loaders run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, exists, func, select
+
+from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
+from app.pagination import Keyset, parse_datetime, parse_decimal, parse_text
+
+__all__ = [
+    "PRODUCT_SORTS",
+    "ProductFilter",
+    "categories",
+    "customers",
+    "images",
+    "product_conditions",
+    "products",
+    "reviews",
+    "variants",
+]
+
+categories = Category.__table__
+customers = Customer.__table__
+products = Product.__table__
+variants = ProductVariant.__table__
+images = ProductImage.__table__
+reviews = Review.__table__
+
+PRODUCT_COLUMNS = (
+    products.c.id,
+    products.c.slug,
+    products.c.title,
+    products.c.description,
+    products.c.vendor,
+    products.c.category_id,
+    products.c.tags,
+    products.c.min_price,
+    products.c.rating_average,
+    products.c.rating_count,
+    products.c.created_at,
+    products.c.updated_at,
+)
+CATEGORY_COLUMNS = tuple(categories.c)
+VARIANT_COLUMNS = tuple(variants.c)
+IMAGE_COLUMNS = tuple(images.c)
+REVIEW_COLUMNS = (*reviews.c, customers.c.display_name.label("author_display_name"))
+
+PRODUCT_SORTS: dict[str, Keyset] = {
+    "ID": Keyset("ID", None, products.c.id, ascending=True),
+    "TITLE": Keyset("TITLE", products.c.title, products.c.id, ascending=True, parse=parse_text),
+    "PRICE": Keyset("PRICE", products.c.min_price, products.c.id, ascending=True, parse=parse_decimal),
+    "CREATED_AT": Keyset(
+        "CREATED_AT", products.c.created_at, products.c.id, ascending=True, parse=parse_datetime
+    ),
+    "BEST_RATED": Keyset(
+        "BEST_RATED", products.c.rating_average, products.c.id, ascending=False, parse=parse_decimal
+    ),
+}
+CATEGORY_ORDER = Keyset("POSITION", categories.c.position, categories.c.id, ascending=True)
+REVIEW_ORDER = Keyset("CREATED_AT", reviews.c.created_at, reviews.c.id, ascending=False, parse=parse_datetime)
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """Which products a listing shows; every field narrows the set, None means no constraint."""
+
+    category_id: int | None = None
+    category_slug: str | None = None
+    text: tuple[str, ...] = ()
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    available_for_sale: bool | None = None
+    vendor: str | None = None
+
+
+def visible_products() -> ColumnElement[bool]:
+    """Only ACTIVE products are visible to storefront clients."""
+    return products.c.status == "ACTIVE"
+
+
+def product_select() -> Select[Any]:
+    """Visible products with the columns the schema reads."""
+    return select(*PRODUCT_COLUMNS).where(visible_products())
+
+
+def category_subtree(anchor: ColumnElement[bool], name: str = "category_tree") -> Any:
+    """A recursive CTE of (root_id, id): every category under each anchor category, itself included."""
+    tree = (
+        select(categories.c.id.label("root_id"), categories.c.id.label("id"))
+        .where(anchor)
+        .cte(name, recursive=True)
+    )
+    child = categories.alias("child")
+    return tree.union_all(select(tree.c.root_id, child.c.id).join(child, child.c.parent_id == tree.c.id))
+
+
+def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
+    """WHERE conditions for a product filter (visibility not included)."""
+    conditions: list[ColumnElement[bool]] = []
+    if product_filter.category_id is not None or product_filter.category_slug is not None:
+        anchor = (
+            categories.c.id == product_filter.category_id
+            if product_filter.category_id is not None
+            else categories.c.slug == product_filter.category_slug
+        )
+        tree = category_subtree(anchor)
+        conditions.append(products.c.category_id.in_(select(tree.c.id)))
+    for term in product_filter.text:
+        conditions.append(
+            products.c.title.icontains(term, autoescape=True)
+            | products.c.description.icontains(term, autoescape=True)
+        )
+    price_conditions = _variant_price_conditions(product_filter)
+    if price_conditions:
+        conditions.append(exists().where(variants.c.product_id == products.c.id, *price_conditions))
+    if product_filter.available_for_sale is not None:
+        in_stock = exists().where(variants.c.product_id == products.c.id, variants.c.stock_quantity > 0)
+        conditions.append(in_stock if product_filter.available_for_sale else ~in_stock)
+    if product_filter.vendor is not None:
+        conditions.append(func.lower(products.c.vendor) == product_filter.vendor.lower())
+    return conditions
+
+
+def _variant_price_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
+    conditions = []
+    if product_filter.min_price is not None:
+        conditions.append(variants.c.price >= product_filter.min_price)
+    if product_filter.max_price is not None:
+        conditions.append(variants.c.price <= product_filter.max_price)
+    return conditions
+
+
+def filtered_products(product_filter: ProductFilter) -> Select[Any]:
+    """Visible products matching a filter."""
+    return product_select().where(*product_conditions(product_filter))
+
+
+def products_count(product_filter: ProductFilter) -> Select[Any]:
+    """COUNT(*) of the visible products matching a filter."""
+    return (
+        select(func.count())
+        .select_from(products)
+        .where(visible_products(), *product_conditions(product_filter))
+    )
+
+
+def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:
+    """Visible products under each category (subcategories included), with the category as `root_id`."""
+    tree = category_subtree(categories.c.id.in_(category_ids), name="category_roots")
+    return (
+        select(*PRODUCT_COLUMNS, tree.c.root_id)
+        .join(tree, tree.c.id == products.c.category_id)
+        .where(visible_products(), *product_conditions(product_filter))
+    )
+
+
+def product_count_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:
+    """(root_id, count) of visible products under each category, subcategories included."""
+    tree = category_subtree(categories.c.id.in_(category_ids), name="category_roots")
+    return (
+        select(tree.c.root_id, func.count().label("count"))
+        .select_from(products)
+        .join(tree, tree.c.id == products.c.category_id)
+        .where(visible_products(), *product_conditions(product_filter))
+        .group_by(tree.c.root_id)
+    )
+
+
+def categories_with_ancestors(ids: Sequence[int]) -> Select[Any]:
+    """The categories with these ids and every ancestor of theirs, in one recursive statement."""
+    chain = select(*CATEGORY_COLUMNS).where(categories.c.id.in_(ids)).cte("category_chain", recursive=True)
+    parent = categories.alias("parent")
+    chain = chain.union_all(select(*parent.c).join(chain, chain.c.parent_id == parent.c.id))
+    return select(chain).distinct()
+
+
+def variant_aggregates(product_ids: Sequence[int]) -> Select[Any]:
+    """Per product: lowest and highest variant price and the number of variants in stock."""
+    in_stock = func.sum(case((variants.c.stock_quantity > 0, 1), else_=0))
+    return (
+        select(
+            variants.c.product_id,
+            func.min(variants.c.price).label("min_price"),
+            func.max(variants.c.price).label("max_price"),
+            in_stock.label("in_stock"),
+        )
+        .where(variants.c.product_id.in_(product_ids))
+        .group_by(variants.c.product_id)
+    )
+
+
+def rating_aggregates(product_ids: Sequence[int]) -> Select[Any]:
+    """Per product: the average rating and the number of reviews."""
+    return (
+        select(
+            reviews.c.product_id,
+            func.avg(reviews.c.rating).label("average"),
+            func.count().label("count"),
+        )
+        .where(reviews.c.product_id.in_(product_ids))
+        .group_by(reviews.c.product_id)
+    )
+
+
+def review_select() -> Select[Any]:
+    """Reviews of visible products with their author's public display name joined in."""
+    return (
+        select(*REVIEW_COLUMNS)
+        .join(customers, customers.c.id == reviews.c.customer_id)
+        .join(products, products.c.id == reviews.c.product_id)
+        .where(visible_products())
+    )
+
+
+def variant_select() -> Select[Any]:
+    """Variants of visible products."""
+    return (
+        select(*VARIANT_COLUMNS)
+        .join(products, products.c.id == variants.c.product_id)
+        .where(visible_products())
+    )
+
+
+def image_select() -> Select[Any]:
+    """Images of visible products."""
+    return (
+        select(*IMAGE_COLUMNS).join(products, products.c.id == images.c.product_id).where(visible_products())
+    )
+
+
+def first_images(product_ids: Sequence[int], count: int) -> Select[Any]:
+    """The first `count` images of each product, by position, in one windowed statement."""
+    position = func.row_number().over(
+        partition_by=images.c.product_id, order_by=(images.c.position, images.c.id)
+    )
+    ranked = (
+        select(*IMAGE_COLUMNS, position.label("image_rank"))
+        .where(images.c.product_id.in_(product_ids))
+        .subquery()
+    )
+    return (
+        select(ranked).where(ranked.c.image_rank <= count).order_by(ranked.c.product_id, ranked.c.image_rank)
+    )

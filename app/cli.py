@@ -1,0 +1,138 @@
+"""The `storefront` command: serve, migrate, seed and export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"storefront: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(settings, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storefront", description="Storefront BFF: a GraphQL storefront API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema to the newest migration")
+    migrate.set_defaults(run=_migrate)
+
+    seed = commands.add_parser("seed", help="fill the catalog with deterministic demo data")
+    seed.add_argument("--products", type=int, default=1000, help="number of products (default 1000)")
+    seed.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same data")
+    seed.add_argument("--reset", action="store_true", help="delete the existing catalog first")
+    seed.set_defaults(run=_seed)
+
+    export = commands.add_parser(
+        "export-schema", help="write the GraphQL schema (SDL) to schema/schema.graphql"
+    )
+    export.add_argument(
+        "--check", action="store_true", help="fail when the committed schema differs from the code"
+    )
+    export.add_argument("--output", type=Path, default=SCHEMA_FILE, help="where to write the SDL")
+    export.set_defaults(run=_export_schema)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers < 1:
+        print("storefront: --workers must be at least 1", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from app import migrate
+
+    migrate.upgrade(settings.database_url)
+    print(f"storefront: database is at migration {migrate.head_revision()}")
+    return 0
+
+
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from app.seed import SeedError
+
+    if args.products < 0:
+        print("storefront: --products must not be negative", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(_run_seed(settings, args.products, args.seed, args.reset))
+    except SeedError as exc:
+        print(f"storefront: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"storefront: seeded {report.products} products, {report.variants} variants, {report.images} images, "
+        f"{report.reviews} reviews, {report.customers} customers and {report.categories} categories "
+        f"in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+async def _run_seed(settings: Settings, products: int, seed: int, reset: bool):  # type: ignore[no-untyped-def]
+    from app.db import create_engine
+    from app.seed import seed_catalog
+
+    engine = create_engine(settings)
+    try:
+        return await seed_catalog(engine, products=products, seed=seed, reset=reset)
+    finally:
+        await engine.dispose()
+
+
+def _export_schema(_settings: Settings, args: argparse.Namespace) -> int:
+    from schema.root import schema_sdl
+
+    sdl = schema_sdl()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != sdl:
+            print(
+                f"storefront: {args.output} is out of date; run `storefront export-schema` and commit it",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"storefront: {args.output} matches the code")
+        return 0
+    args.output.write_text(sdl)
+    print(f"storefront: wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Opaque Relay global IDs: base64url of "Type:primary key"."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from app.errors import UserInputError
+
+__all__ = ["NODE_TYPES", "decode_global_id", "encode_global_id"]
+
+NODE_TYPES = frozenset({"Category", "Product", "ProductVariant", "Image", "Review"})
+MAX_ID_LENGTH = 200
+
+
+def encode_global_id(type_name: str, pk: int) -> str:
+    """Encode a type name and integer primary key as an opaque ID."""
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
+    """Decode an opaque ID to (type name, primary key); raise UserInputError when it is malformed.
+
+    With `expected`, an ID of another type is an error too.
+    """
+    type_name, pk = _decode(value)
+    if expected is not None and type_name != expected:
+        raise UserInputError(f"Expected a {expected} ID, got a {type_name} ID: {value!r}", field="id")
+    return type_name, pk
+
+
+def _decode(value: str) -> tuple[str, int]:
+    malformed = UserInputError(f"Malformed global ID: {value[:MAX_ID_LENGTH]!r}", field="id")
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise malformed
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise malformed from None
+    type_name, sep, pk_text = raw.partition(":")
+    if not sep or type_name not in NODE_TYPES or not pk_text.isdigit() or len(pk_text) > 18:
+        raise malformed
+    pk = int(pk_text)
+    if pk < 1 or encode_global_id(type_name, pk) != value.rstrip("="):
+        raise malformed
+    return type_name, pk

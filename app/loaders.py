@@ -1,0 +1,233 @@
+"""Per-request dataloaders: every relation is one batched statement per query level.
+
+Loaders are named `<Thing>By<Key>Loader`, built fresh for every request in `Loaders` and never shared
+across requests: their caches hold what one viewer may see.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy import Select
+
+from app import catalog_sql as sql
+from app.db import RequestDatabase
+from app.pagination import Keyset, Page, Window, partitioned_pages, to_page
+
+__all__ = ["Loaders"]
+
+L = TypeVar("L", bound="BaseLoader")
+
+
+class BaseLoader(DataLoader[Any, Any]):
+    """A DataLoader bound to one request's database handle."""
+
+    def __init__(self, db: RequestDatabase, loaders: Loaders) -> None:
+        super().__init__()
+        self.db = db
+        self.loaders = loaders
+
+    async def fetch(self, statement: Select[Any]) -> Sequence[Any]:
+        """Run one statement on the request's connection."""
+        return await self.db.fetch_all(statement)
+
+
+def _by_key(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[Any]:
+    found = {row._mapping[column]: row for row in rows}
+    return [found.get(key) for key in keys]
+
+
+def _grouped(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[list[Any]]:
+    groups: dict[Any, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[row._mapping[column]].append(row)
+    return [groups.get(key, []) for key in keys]
+
+
+class CategoryByIdLoader(BaseLoader):
+    """Categories by id; each batch also loads and primes every ancestor, so breadcrumbs cost nothing."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        rows = await self.fetch(sql.categories_with_ancestors(keys))
+        for row in rows:
+            self.prime(row.id, row)
+        return _by_key(rows, keys, "id")
+
+
+class CategoryBySlugLoader(BaseLoader):
+    """Categories by slug."""
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
+        rows = await self.fetch(sql.categories.select().where(sql.categories.c.slug.in_(keys)))
+        for row in rows:
+            self.loaders.get(CategoryByIdLoader).prime(row.id, row)
+        return _by_key(rows, keys, "slug")
+
+
+class ChildCategoriesByParentLoader(BaseLoader):
+    """The child categories of each category, by position."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
+        statement = (
+            sql.categories.select()
+            .where(sql.categories.c.parent_id.in_(keys))
+            .order_by(sql.categories.c.position, sql.categories.c.id)
+        )
+        return _grouped(await self.fetch(statement), keys, "parent_id")
+
+
+class ProductByIdLoader(BaseLoader):
+    """Visible products by id."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.product_select().where(sql.products.c.id.in_(keys))), keys, "id")
+
+
+class ProductBySlugLoader(BaseLoader):
+    """Visible products by slug."""
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
+        rows = await self.fetch(sql.product_select().where(sql.products.c.slug.in_(keys)))
+        for row in rows:
+            self.loaders.get(ProductByIdLoader).prime(row.id, row)
+        return _by_key(rows, keys, "slug")
+
+
+class VariantsByProductLoader(BaseLoader):
+    """Every variant of each product, by position."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
+        statement = (
+            sql.variants.select()
+            .where(sql.variants.c.product_id.in_(keys))
+            .order_by(sql.variants.c.product_id, sql.variants.c.position, sql.variants.c.id)
+        )
+        return _grouped(await self.fetch(statement), keys, "product_id")
+
+
+class VariantByIdLoader(BaseLoader):
+    """Variants of visible products by id."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.variant_select().where(sql.variants.c.id.in_(keys))), keys, "id")
+
+
+class VariantAggregatesByProductLoader(BaseLoader):
+    """Price range and stock of each product's variants: one GROUP BY for all products."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.variant_aggregates(keys)), keys, "product_id")
+
+
+class RatingByProductLoader(BaseLoader):
+    """Average rating and review count of each product: one GROUP BY for all products."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.rating_aggregates(keys)), keys, "product_id")
+
+
+class FirstImagesByProductLoader(BaseLoader):
+    """The first N images of each product, keyed by (product id, N).
+
+    Keys asking for different N in the same batch share one windowed statement read up to the largest N,
+    so `featuredImage` and `images(first: 3)` side by side cost one statement.
+    """
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[list[Any]]:
+        product_ids = sorted({product_id for product_id, _ in keys})
+        largest = max(count for _, count in keys)
+        groups = _grouped(await self.fetch(sql.first_images(product_ids, largest)), product_ids, "product_id")
+        by_product = dict(zip(product_ids, groups, strict=True))
+        return [by_product[product_id][:count] for product_id, count in keys]
+
+
+class ImageByIdLoader(BaseLoader):
+    """Images of visible products by id."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.image_select().where(sql.images.c.id.in_(keys))), keys, "id")
+
+
+class ReviewByIdLoader(BaseLoader):
+    """Reviews of visible products by id, with the author's display name."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        return _by_key(await self.fetch(sql.review_select().where(sql.reviews.c.id.in_(keys))), keys, "id")
+
+
+class PageLoader(BaseLoader):
+    """A page of each parent's list for one window; subclasses give the base statement and partition."""
+
+    keyset: Keyset
+
+    def __init__(self, db: RequestDatabase, loaders: Loaders, window: Window, *params: Any) -> None:
+        super().__init__(db, loaders)
+        self.window = window
+        self.params = params
+
+    def statement(self, keys: Sequence[Any]) -> tuple[Select[Any], Any]:
+        """The base statement over all parents and the column naming each row's parent."""
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[Page]:
+        base, partition = self.statement(keys)
+        rows = await self.fetch(partitioned_pages(base, partition, self.keyset, self.window))
+        return [to_page(group, self.window) for group in _grouped(rows, keys, "parent_key")]
+
+
+class ReviewPageByProductLoader(PageLoader):
+    """A page of each product's reviews, newest first, authors' public names joined in."""
+
+    keyset = sql.REVIEW_ORDER
+
+    def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
+        """Reviews of the given products."""
+        base = sql.review_select().where(sql.reviews.c.product_id.in_(keys))
+        return base, sql.reviews.c.product_id
+
+
+class ProductPageByCategoryLoader(PageLoader):
+    """A page of each category's products (subcategories included) for one filter and sort order."""
+
+    def __init__(self, db: RequestDatabase, loaders: Loaders, window: Window, *params: Any) -> None:
+        super().__init__(db, loaders, window, *params)
+        product_filter, keyset = params
+        self.product_filter: sql.ProductFilter = product_filter
+        self.keyset = keyset
+
+    def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
+        """Products under the given categories, labelled with the category they were asked for."""
+        base = sql.products_by_category(keys, self.product_filter)
+        return base, base.selected_columns.root_id
+
+
+class ProductCountByCategoryLoader(BaseLoader):
+    """How many visible products match a filter under each category."""
+
+    def __init__(self, db: RequestDatabase, loaders: Loaders, product_filter: sql.ProductFilter) -> None:
+        super().__init__(db, loaders)
+        self.product_filter = product_filter
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        rows = await self.fetch(sql.product_count_by_category(keys, self.product_filter))
+        counts = {row.root_id: row.count for row in rows}
+        return [counts.get(key, 0) for key in keys]
+
+
+class Loaders:
+    """The bundle of one request's loaders, created lazily on first use."""
+
+    def __init__(self, db: RequestDatabase) -> None:
+        self.db = db
+        self._loaders: dict[Hashable, BaseLoader] = {}
+
+    def get(self, loader_class: type[L], *params: Hashable) -> L:
+        """The request's loader of this class (and parameters), created on first use."""
+        key = (loader_class, *params)
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = loader_class(self.db, self, *params)  # type: ignore[call-arg]
+        return loader  # type: ignore[return-value]

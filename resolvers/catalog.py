@@ -1,0 +1,305 @@
+"""Catalog use cases: products, categories, variants, images and reviews, all through loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from app import catalog_sql as sql
+from app import loaders as L
+from app.context import Context
+from app.errors import NotFoundError, UserInputError
+from app.ids import decode_global_id
+from app.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
+
+__all__ = [
+    "Connection",
+    "ProductQuery",
+    "categories",
+    "category",
+    "category_children",
+    "category_parent",
+    "category_products",
+    "node",
+    "nodes",
+    "product",
+    "product_category",
+    "product_featured_image",
+    "product_images",
+    "product_rating",
+    "product_reviews",
+    "product_variant_summary",
+    "product_variants",
+    "products",
+    "variant_product",
+]
+
+MAX_NODES = 100
+MAX_IMAGES = 50
+MAX_SEARCH_TERMS = 10
+MAX_TERM_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A page of rows with the order that made their cursors and a lazy total count."""
+
+    page: Page
+    keyset: Keyset
+    count: Callable[[], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    """A product listing request as the schema received it."""
+
+    page: PageArgs
+    category_id: str | None = None
+    category_slug: str | None = None
+    query: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    available_for_sale: bool | None = None
+    vendor: str | None = None
+    sort_key: str = "ID"
+    reverse: bool = False
+
+
+def product_filter(request: ProductQuery) -> sql.ProductFilter:
+    """Validate a listing's filter arguments into SQL filter terms."""
+    if request.category_id is not None and request.category_slug is not None:
+        raise UserInputError("Filter by `category` or by `categorySlug`, not both", field="filter.category")
+    category_pk = None
+    if request.category_id is not None:
+        category_pk = decode_global_id(request.category_id, expected="Category")[1]
+    _check_price_range(request.min_price, request.max_price)
+    return sql.ProductFilter(
+        category_id=category_pk,
+        category_slug=request.category_slug,
+        text=_search_terms(request.query),
+        min_price=request.min_price,
+        max_price=request.max_price,
+        available_for_sale=request.available_for_sale,
+        vendor=request.vendor,
+    )
+
+
+def _search_terms(query: str | None) -> tuple[str, ...]:
+    if query is None:
+        return ()
+    terms = tuple(term for term in query.split() if term)
+    if len(terms) > MAX_SEARCH_TERMS:
+        raise UserInputError(f"A search takes at most {MAX_SEARCH_TERMS} words", field="filter.query")
+    if any(len(term) > MAX_TERM_LENGTH for term in terms):
+        raise UserInputError(f"Search words are at most {MAX_TERM_LENGTH} characters", field="filter.query")
+    return terms
+
+
+def _check_price_range(low: Decimal | None, high: Decimal | None) -> None:
+    for name, value in (("min", low), ("max", high)):
+        if value is not None and (not value.is_finite() or value < 0):
+            raise UserInputError(
+                f"`price.{name}` must be a non-negative amount", field=f"filter.price.{name}"
+            )
+    if low is not None and high is not None and low > high:
+        raise UserInputError("`price.min` must not exceed `price.max`", field="filter.price")
+
+
+def _sort(sort_key: str, reverse: bool) -> Keyset:
+    try:
+        return sql.PRODUCT_SORTS[sort_key].reversed(reverse)
+    except KeyError:
+        raise UserInputError(f"Unknown sort key {sort_key!r}", field="sortKey") from None
+
+
+async def products(ctx: Context, request: ProductQuery) -> Connection:
+    """A page of visible products matching a filter, in a stable keyset order."""
+    keyset = _sort(request.sort_key, request.reverse)
+    conditions = product_filter(request)
+    window = validate_window(request.page, keyset, ctx.settings.max_page_size)
+    rows = await ctx.db.fetch_all(keyset_page(sql.filtered_products(conditions), keyset, window))
+    for row in rows:
+        ctx.loaders.get(L.ProductByIdLoader).prime(row.id, row)
+
+    async def count() -> int:
+        return (await ctx.db.fetch_all(sql.products_count(conditions)))[0][0]
+
+    return Connection(to_page(rows, window), keyset, count)
+
+
+async def product(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
+    """One visible product by global ID or slug; NotFoundError when there is none."""
+    if (id is None) == (slug is None):
+        raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
+    if id is not None:
+        row = await ctx.loaders.get(L.ProductByIdLoader).load(decode_global_id(id, expected="Product")[1])
+        if row is None:
+            raise NotFoundError(f"No product with ID {id!r}", field="id")
+        return row
+    row = await ctx.loaders.get(L.ProductBySlugLoader).load(slug)
+    if row is None:
+        raise NotFoundError(f"No product with slug {slug!r}", field="slug")
+    return row
+
+
+async def category(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
+    """One category by global ID or slug; NotFoundError when there is none."""
+    if (id is None) == (slug is None):
+        raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
+    if id is not None:
+        row = await ctx.loaders.get(L.CategoryByIdLoader).load(decode_global_id(id, expected="Category")[1])
+        if row is None:
+            raise NotFoundError(f"No category with ID {id!r}", field="id")
+        return row
+    row = await ctx.loaders.get(L.CategoryBySlugLoader).load(slug)
+    if row is None:
+        raise NotFoundError(f"No category with slug {slug!r}", field="slug")
+    return row
+
+
+async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> Connection:
+    """A page of categories by position; only the roots of the tree with `top_level`."""
+    keyset = sql.CATEGORY_ORDER
+    window = validate_window(page, keyset, ctx.settings.max_page_size)
+    base = sql.categories.select()
+    if top_level:
+        base = base.where(sql.categories.c.parent_id.is_(None))
+    rows = await ctx.db.fetch_all(keyset_page(base, keyset, window))
+    for row in rows:
+        ctx.loaders.get(L.CategoryByIdLoader).prime(row.id, row)
+
+    async def count() -> int:
+        from sqlalchemy import func, select
+
+        return (await ctx.db.fetch_all(select(func.count()).select_from(base.subquery())))[0][0]
+
+    return Connection(to_page(rows, window), keyset, count)
+
+
+NODE_LOADERS: dict[str, type[L.BaseLoader]] = {
+    "Category": L.CategoryByIdLoader,
+    "Product": L.ProductByIdLoader,
+    "ProductVariant": L.VariantByIdLoader,
+    "Image": L.ImageByIdLoader,
+    "Review": L.ReviewByIdLoader,
+}
+
+
+async def node(ctx: Context, id: str) -> tuple[str, Any] | None:
+    """The (type name, row) an opaque ID names, or None when it does not exist or is not visible."""
+    type_name, pk = decode_global_id(id)
+    row = await ctx.loaders.get(NODE_LOADERS[type_name]).load(pk)
+    return None if row is None else (type_name, row)
+
+
+async def nodes(ctx: Context, ids: list[str]) -> list[tuple[str, Any] | None]:
+    """Several nodes at once, in the order asked, batched per type."""
+    if len(ids) > MAX_NODES:
+        raise UserInputError(f"`nodes` takes at most {MAX_NODES} IDs; got {len(ids)}", field="ids")
+    import asyncio
+
+    return list(await asyncio.gather(*(node(ctx, id) for id in ids)))
+
+
+def product_category(ctx: Context, row: Any) -> Awaitable[Any]:
+    """The category of a product (None when it has none)."""
+    return _none() if row.category_id is None else ctx.loaders.get(L.CategoryByIdLoader).load(row.category_id)
+
+
+def category_parent(ctx: Context, row: Any) -> Awaitable[Any]:
+    """The parent of a category (None at the top of the tree)."""
+    return _none() if row.parent_id is None else ctx.loaders.get(L.CategoryByIdLoader).load(row.parent_id)
+
+
+def category_children(ctx: Context, row: Any) -> Awaitable[list[Any]]:
+    """The child categories of a category, by position."""
+    return ctx.loaders.get(L.ChildCategoriesByParentLoader).load(row.id)
+
+
+async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Connection:
+    """A page of the products under a category, subcategories included."""
+    if request.category_id is not None or request.category_slug is not None:
+        raise UserInputError(
+            "`Category.products` is already limited to its category", field="filter.category"
+        )
+    keyset = _sort(request.sort_key, request.reverse)
+    conditions = product_filter(request)
+    window = validate_window(request.page, keyset, ctx.settings.max_page_size)
+    page = await ctx.loaders.get(L.ProductPageByCategoryLoader, window, conditions, keyset).load(row.id)
+
+    def count() -> Awaitable[int]:
+        return ctx.loaders.get(L.ProductCountByCategoryLoader, conditions).load(row.id)
+
+    return Connection(page, keyset, count)
+
+
+def product_variants(ctx: Context, row: Any) -> Awaitable[list[Any]]:
+    """Every variant of a product, by position."""
+    return ctx.loaders.get(L.VariantsByProductLoader).load(row.id)
+
+
+def product_variant_summary(ctx: Context, row: Any) -> Awaitable[Any]:
+    """Lowest and highest price and the in-stock count of a product's variants (None without variants)."""
+    return ctx.loaders.get(L.VariantAggregatesByProductLoader).load(row.id)
+
+
+def product_rating(ctx: Context, row: Any) -> Awaitable[Any]:
+    """The average rating and review count of a product (None without reviews)."""
+    return ctx.loaders.get(L.RatingByProductLoader).load(row.id)
+
+
+async def product_images(ctx: Context, row: Any, first: int) -> list[Any]:
+    """The first images of a product, by position."""
+    if not 1 <= first <= MAX_IMAGES:
+        raise UserInputError(f"`first` must be between 1 and {MAX_IMAGES}; got {first}", field="first")
+    return await ctx.loaders.get(L.FirstImagesByProductLoader).load((row.id, first))
+
+
+async def product_featured_image(ctx: Context, row: Any) -> Any:
+    """The first image of a product, or None."""
+    found = await ctx.loaders.get(L.FirstImagesByProductLoader).load((row.id, 1))
+    return found[0] if found else None
+
+
+async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> Connection:
+    """A page of a product's reviews, newest first."""
+    keyset = sql.REVIEW_ORDER
+    window = validate_window(page, keyset, ctx.settings.max_page_size)
+    result = await ctx.loaders.get(L.ReviewPageByProductLoader, window).load(row.id)
+
+    async def count() -> int:
+        rating = await ctx.loaders.get(L.RatingByProductLoader).load(row.id)
+        return 0 if rating is None else rating.count
+
+    return Connection(result, keyset, count)
+
+
+def variant_product(ctx: Context, row: Any) -> Awaitable[Any]:
+    """The product a variant belongs to."""
+    return ctx.loaders.get(L.ProductByIdLoader).load(row.product_id)
+
+
+async def _none() -> None:
+    return None
+
+
+MAX_IMAGE_SIDE = 5000
+
+
+def image_url(ctx: Context, row: Any, width: int | None, height: int | None) -> str:
+    """The image's URL with resize parameters for the image CDN (only the sides asked for)."""
+    params = []
+    for name, value in (("width", width), ("height", height)):
+        if value is None:
+            continue
+        if not 1 <= value <= MAX_IMAGE_SIDE:
+            raise UserInputError(f"`{name}` must be between 1 and {MAX_IMAGE_SIDE}; got {value}", field=name)
+        params.append(f"{name}={value}")
+    url = row.url
+    if ctx.settings.image_cdn_base:
+        url = ctx.settings.image_cdn_base + "/" + url.split("://", 1)[-1].split("/", 1)[-1]
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + "&".join(params)

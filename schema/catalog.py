@@ -1,0 +1,436 @@
+"""The catalog's GraphQL types and root fields; each field's logic lives in `resolvers.catalog`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import Info
+
+from app.ids import encode_global_id
+from app.pagination import PageArgs
+from resolvers import catalog
+from schema.relay import Connection, Node, connection_from
+
+__all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review", "to_node"]
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@strawberry.type(description="An amount of money in one currency.")
+class Money:
+    amount: Decimal = strawberry.field(description='The amount as an exact decimal string, e.g. "19.99".')
+    currency_code: str = strawberry.field(description="The ISO 4217 currency code, e.g. USD.")
+
+
+def _money(info: Info, amount: Decimal | None) -> Money | None:
+    return None if amount is None else Money(amount=amount, currency_code=info.context.settings.currency_code)
+
+
+@strawberry.type(description="One option a variant was chosen by, such as Size = M.")
+class SelectedOption:
+    name: str = strawberry.field(description="The option's name, e.g. Size.")
+    value: str = strawberry.field(description="The chosen value, e.g. M.")
+
+
+@strawberry.type(description="The lowest and highest price among a product's variants.")
+class ProductPriceRange:
+    min_variant_price: Money = strawberry.field(description="The lowest variant price.")
+    max_variant_price: Money = strawberry.field(description="The highest variant price.")
+
+
+@strawberry.type(description="The average rating of a product and how many reviews it rests on.")
+class ProductRating:
+    average: float | None = strawberry.field(
+        description="The mean rating from 1 to 5, two decimals; null without reviews."
+    )
+    count: int = strawberry.field(description="The number of reviews.")
+
+
+@strawberry.type(description="The public face of a review's author; no private customer data.")
+class ReviewAuthor:
+    display_name: str = strawberry.field(description='The name the author chose to show, e.g. "Ada L.".')
+
+
+@strawberry.enum(description="The orders products can be listed in.")
+class ProductSortKeys(Enum):
+    ID = strawberry.enum_value("ID", description="By ID: the order products were added in.")
+    TITLE = strawberry.enum_value("TITLE", description="By title, A to Z.")
+    PRICE = strawberry.enum_value("PRICE", description="By lowest variant price, cheapest first.")
+    CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time, oldest first.")
+    BEST_RATED = strawberry.enum_value("BEST_RATED", description="By average rating, best first.")
+
+
+@strawberry.input(description="A price range; either end may be left open.")
+class PriceRangeFilter:
+    min: Decimal | None = strawberry.field(default=None, description="The lowest price, inclusive.")
+    max: Decimal | None = strawberry.field(default=None, description="The highest price, inclusive.")
+
+
+@strawberry.input(description="Narrows a product listing; every field given must match.")
+class ProductFilter:
+    category: strawberry.ID | None = strawberry.field(
+        default=None, description="A category's ID; its subcategories are included."
+    )
+    category_slug: str | None = strawberry.field(
+        default=None, description="A category's slug; its subcategories are included."
+    )
+    query: str | None = strawberry.field(
+        default=None, description="Words that must all appear in the title or description (any case)."
+    )
+    price: PriceRangeFilter | None = strawberry.field(
+        default=None, description="Only products with a variant priced within this range."
+    )
+    available_for_sale: bool | None = strawberry.field(
+        default=None, description="Only products with (true) or without (false) a variant in stock."
+    )
+    vendor: str | None = strawberry.field(default=None, description="Only this vendor's products (any case).")
+
+
+@strawberry.type(description="A category of the catalog tree, such as Apparel > T-Shirts.")
+class Category(Node):
+    row: strawberry.Private[Any]
+    slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. apparel-t-shirts.")
+    name: str = strawberry.field(description="The display name.")
+    description: str = strawberry.field(description="A longer description for the category page.")
+    position: int = strawberry.field(description="The order among its siblings, smallest first.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Category:
+        """The GraphQL view of a category row."""
+        return cls(
+            row=row,
+            id=strawberry.ID(encode_global_id("Category", row.id)),
+            slug=row.slug,
+            name=row.name,
+            description=row.description,
+            position=row.position,
+        )
+
+    @strawberry.field(description="The parent category; null at the top of the tree.")
+    async def parent(self, info: Info) -> Category | None:
+        return _maybe(Category, await catalog.category_parent(info.context, self.row))
+
+    @strawberry.field(description="The direct subcategories, by position.")
+    async def children(self, info: Info) -> list[Category]:
+        return [Category.from_row(row) for row in await catalog.category_children(info.context, self.row)]
+
+    @strawberry.field(description="Visible products in this category and all its subcategories.")
+    async def products(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start, 1-100.")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        filter: Annotated[
+            ProductFilter | None, strawberry.argument(description="Narrow the products.")
+        ] = None,
+        sort_key: Annotated[
+            ProductSortKeys, strawberry.argument(description="The order.")
+        ] = ProductSortKeys.ID,
+        reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
+    ) -> Connection[Product]:
+        request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
+        result = await catalog.category_products(info.context, self.row, request)
+        return connection_from(result, Product.from_row)
+
+
+@strawberry.type(description="A product image; ask for the size you will draw with `url(width:, height:)`.")
+class Image(Node):
+    row: strawberry.Private[Any]
+    alt_text: str = strawberry.field(description="Text describing the image for screen readers.")
+    width: int = strawberry.field(description="The original width in pixels.")
+    height: int = strawberry.field(description="The original height in pixels.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Image:
+        """The GraphQL view of an image row."""
+        return cls(
+            row=row,
+            id=strawberry.ID(encode_global_id("Image", row.id)),
+            alt_text=row.alt_text,
+            width=row.width,
+            height=row.height,
+        )
+
+    @strawberry.field(description="The image URL, resized by the image CDN to fit the given box.")
+    def url(
+        self,
+        info: Info,
+        width: Annotated[
+            int | None, strawberry.argument(description="Largest width in pixels, 1-5000.")
+        ] = None,
+        height: Annotated[
+            int | None, strawberry.argument(description="Largest height in pixels, 1-5000.")
+        ] = None,
+    ) -> str:
+        return catalog.image_url(info.context, self.row, width, height)
+
+
+@strawberry.type(description="A purchasable variant of a product, such as the medium red one.")
+class ProductVariant(Node):
+    row: strawberry.Private[Any]
+    sku: str = strawberry.field(description="The unique stock keeping unit.")
+    title: str = strawberry.field(description='The variant\'s name, e.g. "M / Red".')
+    selected_options: list[SelectedOption] = strawberry.field(
+        description="The options that make this variant."
+    )
+    quantity_available: int = strawberry.field(description="Units in stock.")
+    available_for_sale: bool = strawberry.field(description="Whether at least one unit is in stock.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> ProductVariant:
+        """The GraphQL view of a variant row."""
+        return cls(
+            row=row,
+            id=strawberry.ID(encode_global_id("ProductVariant", row.id)),
+            sku=row.sku,
+            title=row.title,
+            selected_options=[SelectedOption(name=o["name"], value=o["value"]) for o in row.selected_options],
+            quantity_available=row.stock_quantity,
+            available_for_sale=row.stock_quantity > 0,
+        )
+
+    @strawberry.field(description="The price of one unit.")
+    def price(self, info: Info) -> Money:
+        return Money(amount=self.row.price, currency_code=info.context.settings.currency_code)
+
+    @strawberry.field(description="The former price shown struck through; null when not on sale.")
+    def compare_at_price(self, info: Info) -> Money | None:
+        return _money(info, self.row.compare_at_price)
+
+    @strawberry.field(description="The product this variant belongs to.")
+    async def product(self, info: Info) -> Product:
+        return Product.from_row(await catalog.variant_product(info.context, self.row))
+
+
+@strawberry.type(description="A customer's review of a product.")
+class Review(Node):
+    row: strawberry.Private[Any]
+    rating: int = strawberry.field(description="The rating from 1 to 5.")
+    title: str = strawberry.field(description="The review's headline.")
+    body: str = strawberry.field(description="The review's text.")
+    created_at: datetime = strawberry.field(description="When the review was written (UTC).")
+    author: ReviewAuthor = strawberry.field(description="Who wrote it; only public fields.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Review:
+        """The GraphQL view of a review row joined with its author's display name."""
+        return cls(
+            row=row,
+            id=strawberry.ID(encode_global_id("Review", row.id)),
+            rating=row.rating,
+            title=row.title,
+            body=row.body,
+            created_at=_utc(row.created_at),
+            author=ReviewAuthor(display_name=row.author_display_name),
+        )
+
+
+@strawberry.type(description="A product of the catalog; only products on sale (ACTIVE) are visible.")
+class Product(Node):
+    row: strawberry.Private[Any]
+    slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. merino-crew-sweater.")
+    title: str = strawberry.field(description="The product's name.")
+    description: str = strawberry.field(description="The product's description as plain text.")
+    vendor: str = strawberry.field(description="The brand or maker.")
+    tags: list[str] = strawberry.field(description="Free-form labels for merchandising.")
+    created_at: datetime = strawberry.field(description="When the product was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When the product last changed (UTC).")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Product:
+        """The GraphQL view of a product row."""
+        return cls(
+            row=row,
+            id=strawberry.ID(encode_global_id("Product", row.id)),
+            slug=row.slug,
+            title=row.title,
+            description=row.description,
+            vendor=row.vendor,
+            tags=list(row.tags),
+            created_at=_utc(row.created_at),
+            updated_at=_utc(row.updated_at),
+        )
+
+    @strawberry.field(description="The category the product is filed under; null when uncategorised.")
+    async def category(self, info: Info) -> Category | None:
+        return _maybe(Category, await catalog.product_category(info.context, self.row))
+
+    @strawberry.field(description="Every variant, by position.")
+    async def variants(self, info: Info) -> list[ProductVariant]:
+        return [
+            ProductVariant.from_row(row) for row in await catalog.product_variants(info.context, self.row)
+        ]
+
+    @strawberry.field(description="The lowest and highest variant price; null when there are no variants.")
+    async def price_range(self, info: Info) -> ProductPriceRange | None:
+        summary = await catalog.product_variant_summary(info.context, self.row)
+        if summary is None:
+            return None
+        return ProductPriceRange(
+            min_variant_price=Money(
+                amount=summary.min_price, currency_code=info.context.settings.currency_code
+            ),
+            max_variant_price=Money(
+                amount=summary.max_price, currency_code=info.context.settings.currency_code
+            ),
+        )
+
+    @strawberry.field(description="Whether any variant is in stock.")
+    async def available_for_sale(self, info: Info) -> bool:
+        summary = await catalog.product_variant_summary(info.context, self.row)
+        return summary is not None and summary.in_stock > 0
+
+    @strawberry.field(description="The first image, for listings; null when there are none.")
+    async def featured_image(self, info: Info) -> Image | None:
+        return _maybe(Image, await catalog.product_featured_image(info.context, self.row))
+
+    @strawberry.field(description="The first images, by position.")
+    async def images(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many images, 1-50.")] = 10,
+    ) -> list[Image]:
+        return [Image.from_row(row) for row in await catalog.product_images(info.context, self.row, first)]
+
+    @strawberry.field(description="The average rating and the number of reviews.")
+    async def rating(self, info: Info) -> ProductRating:
+        found = await catalog.product_rating(info.context, self.row)
+        if found is None:
+            return ProductRating(average=None, count=0)
+        return ProductRating(average=round(float(found.average), 2), count=found.count)
+
+    @strawberry.field(description="The product's reviews, newest first.")
+    async def reviews(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start, 1-100.")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+    ) -> Connection[Review]:
+        result = await catalog.product_reviews(info.context, self.row, PageArgs(first, after, last, before))
+        return connection_from(result, Review.from_row)
+
+
+def _product_query(
+    page: PageArgs, product_filter: ProductFilter | None, sort_key: Any, reverse: bool
+) -> catalog.ProductQuery:
+    chosen = product_filter or ProductFilter()
+    price = chosen.price or PriceRangeFilter()
+    return catalog.ProductQuery(
+        page=page,
+        category_id=chosen.category,
+        category_slug=chosen.category_slug,
+        query=chosen.query,
+        min_price=price.min,
+        max_price=price.max,
+        available_for_sale=chosen.available_for_sale,
+        vendor=chosen.vendor,
+        sort_key=sort_key.value,
+        reverse=reverse,
+    )
+
+
+def _maybe(type_: Any, row: Any) -> Any:
+    return None if row is None else type_.from_row(row)
+
+
+NODE_TYPES: dict[str, Any] = {
+    "Category": Category,
+    "Product": Product,
+    "ProductVariant": ProductVariant,
+    "Image": Image,
+    "Review": Review,
+}
+
+
+def to_node(found: tuple[str, Any] | None) -> Node | None:
+    """The GraphQL object for a (type name, row) pair from `resolvers.catalog.node`."""
+    if found is None:
+        return None
+    type_name, row = found
+    return NODE_TYPES[type_name].from_row(row)
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="Fetch any object by its global ID; null when it does not exist.")
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
+    ) -> Node | None:
+        return to_node(await catalog.node(info.context, id))
+
+    @strawberry.field(description="Fetch up to 100 objects by global ID, in the order given.")
+    async def nodes(
+        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")]
+    ) -> list[Node | None]:
+        return [to_node(found) for found in await catalog.nodes(info.context, list(ids))]
+
+    @strawberry.field(description="One visible product by ID or slug; an error names what was not found.")
+    async def product(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="The product's ID.")] = None,
+        slug: Annotated[str | None, strawberry.argument(description="The product's slug.")] = None,
+    ) -> Product | None:
+        return Product.from_row(await catalog.product(info.context, id=id, slug=slug))
+
+    @strawberry.field(description="Visible products, filtered and sorted, with keyset cursors.")
+    async def products(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start, 1-100.")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        filter: Annotated[
+            ProductFilter | None, strawberry.argument(description="Narrow the products.")
+        ] = None,
+        sort_key: Annotated[
+            ProductSortKeys, strawberry.argument(description="The order.")
+        ] = ProductSortKeys.ID,
+        reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
+    ) -> Connection[Product]:
+        request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
+        return connection_from(await catalog.products(info.context, request), Product.from_row)
+
+    @strawberry.field(description="One category by ID or slug; an error names what was not found.")
+    async def category(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="The category's ID.")] = None,
+        slug: Annotated[str | None, strawberry.argument(description="The category's slug.")] = None,
+    ) -> Category | None:
+        return Category.from_row(await catalog.category(info.context, id=id, slug=slug))
+
+    @strawberry.field(description="Categories by position; only the top of the tree with `topLevel: true`.")
+    async def categories(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start, 1-100.")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        top_level: Annotated[
+            bool, strawberry.argument(description="Only categories without a parent.")
+        ] = False,
+    ) -> Connection[Category]:
+        result = await catalog.categories(info.context, PageArgs(first, after, last, before), top_level)
+        return connection_from(result, Category.from_row)

@@ -1,0 +1,26 @@
+"""The schema's composition root: merges each domain's root types into one strawberry Schema."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from schema.catalog import CatalogQuery
+
+__all__ = ["build_schema", "schema"]
+
+Query = merge_types("Query", (CatalogQuery,))
+Query.__strawberry_definition__.description = "The entry points for reading the storefront."
+
+
+def build_schema() -> strawberry.Schema:
+    """Build the GraphQL schema of Storefront BFF."""
+    return strawberry.Schema(query=Query)
+
+
+schema = build_schema()
+
+
+def schema_sdl() -> str:
+    """The schema in SDL, as committed in schema/schema.graphql."""
+    return schema.as_str() + "\n"

@@ -1,0 +1,163 @@
+"""Test fixtures: a real database per backend (SQLite file and a fresh PostgreSQL database), migrated and
+seeded once per session, an in-process ASGI client, and a SQL statement counter."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app import migrate
+from app.asgi import create_app
+from app.seed import seed_catalog
+from app.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+ALL_BACKENDS = ("sqlite", "postgresql")
+CATALOG_PRODUCTS = 60
+CATALOG_SEED = 7
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("TEST_BACKENDS", ",".join(ALL_BACKENDS)),
+        help="comma-separated databases to run the suite on: sqlite,postgresql",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",") if b.strip()]
+        unknown = set(chosen) - set(ALL_BACKENDS)
+        if unknown:
+            raise pytest.UsageError(f"unknown backend(s): {', '.join(sorted(unknown))}")
+        metafunc.parametrize("backend", chosen, scope="session")
+
+
+@asynccontextmanager
+async def fresh_database(backend: str, tmp_dir: Path) -> AsyncIterator[str]:
+    """Create an empty database of the backend for the duration of the block and drop it afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_dir / f'{uuid.uuid4().hex}.db'}"
+        return
+    name = f"storefront_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test app on the given database."""
+    return Settings(
+        database_url=database_url, environment="test", db_pool_size=3, db_max_overflow=2, **overrides
+    )
+
+
+@pytest.fixture(scope="session")
+async def catalog_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database with a small deterministic catalog, shared by read-only tests."""
+    async with fresh_database(backend, tmp_path_factory.mktemp(backend)) as url:
+        migrate.upgrade(url)
+        engine = create_async_engine(url)
+        try:
+            await seed_catalog(engine, products=CATALOG_PRODUCTS, seed=CATALOG_SEED)
+        finally:
+            await engine.dispose()
+        yield url
+
+
+@pytest.fixture
+async def empty_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated, empty database for a test that writes."""
+    async with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@dataclass
+class SqlCounter:
+    """Counts SQL statements sent by an engine (with their text, for a readable failure)."""
+
+    statements: list[str] = field(default_factory=list)
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@dataclass
+class Api:
+    """An in-process client of one app, with its engine's statement counter."""
+
+    client: httpx.AsyncClient
+    engine: AsyncEngine
+    sql: SqlCounter
+
+    async def query(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """POST a GraphQL operation and return the decoded JSON body (status must be 200)."""
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        response = await self.client.post("/graphql", json=body, **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def counted(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """Run a query and return its JSON with the number of SQL statements it took."""
+        self.sql.reset()
+        result = await self.query(query, variables)
+        return result, self.sql.count
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Api]:
+    """Run an app in-process (lifespan included) and yield a client for it."""
+    app = create_app(settings)
+    counter = SqlCounter()
+    engine: AsyncEngine = app.state.engine
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, engine, counter)
+
+
+@pytest.fixture(scope="session")
+async def api(catalog_url: str) -> AsyncIterator[Api]:
+    """A client of an app on the shared seeded catalog."""
+    async with serve(test_settings(catalog_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def sqlite_only(backend: str) -> Iterator[None]:
+    if backend != "sqlite":
+        pytest.skip("this behaviour is specific to SQLite")
+    yield
