@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--products", type=int, default=1000, help="number of products (default 1000)")
     seed.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same data")
     seed.add_argument("--reset", action="store_true", help="delete the existing catalog first")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the catalog already has products"
+    )
     seed.set_defaults(run=_seed)
 
     export = commands.add_parser(
@@ -92,10 +96,13 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
         print("storefront: --products must not be negative", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(_run_seed(settings, args.products, args.seed, args.reset))
+        report = asyncio.run(_run_seed(settings, args.products, args.seed, args.reset, args.if_empty))
     except SeedError as exc:
         print(f"storefront: {exc}", file=sys.stderr)
         return 1
+    if report is None:
+        print("storefront: the catalog already has products; left as it is")
+        return 0
     print(
         f"storefront: seeded {report.products} products, {report.variants} variants, {report.images} images, "
         f"{report.reviews} reviews, {report.customers} customers and {report.categories} categories "
@@ -104,12 +111,14 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_seed(settings: Settings, products: int, seed: int, reset: bool):  # type: ignore[no-untyped-def]
+async def _run_seed(settings: Settings, products: int, seed: int, reset: bool, if_empty: bool) -> Any:
     from app.db import create_engine
-    from app.seed import seed_catalog
+    from app.seed import catalog_counts, seed_catalog
 
     engine = create_engine(settings)
     try:
+        if if_empty and not reset and (await catalog_counts(engine))["products"] > 0:
+            return None
         return await seed_catalog(engine, products=products, seed=seed, reset=reset)
     finally:
         await engine.dispose()

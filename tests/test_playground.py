@@ -9,6 +9,7 @@ Chromium through ``tests/browser/graphiql_smoke.mjs``; it needs
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -23,15 +24,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import strawberry
 import uvicorn
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from app import playground
+from app import migrate, playground
+from app.asgi import create_app
 from app.playground import (
     ASSET_PREFIX,
     CONTENT_SECURITY_POLICY,
@@ -41,6 +40,8 @@ from app.playground import (
     playground_response,
     playground_routes,
 )
+from app.seed import seed_catalog
+from app.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,8 +54,8 @@ SCREENSHOT = Path(
 # What the browser test runs and expects to see in GraphiQL's result pane. It
 # holds for any schema whose root query type is called Query, so it stays
 # valid when `playground_app` is switched to the real app.
-SMOKE_QUERY = "{ __typename }"
-SMOKE_EXPECT = '"__typename": "Query"'
+SMOKE_QUERY = "{ products(first: 1) { nodes { title } } }"
+SMOKE_EXPECT = '"title": "'
 
 EXPECTED_TYPES = {
     ".js": "text/javascript",
@@ -278,43 +279,21 @@ def test_built_page_references_only_built_files() -> None:
 # --------------------------------------------------------------------------- in a browser
 
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    def hello(self) -> str:
-        return "Hello from the stand-in schema"
+@pytest.fixture(scope="module")
+def playground_app(tmp_path_factory: pytest.TempPathFactory) -> ASGIApp:
+    """The real app, in development mode, on a small seeded SQLite catalog."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('playground') / 'demo.db'}"
+    migrate.upgrade(url)
 
+    async def seed() -> None:
+        engine = create_async_engine(url)
+        try:
+            await seed_catalog(engine, products=5, seed=11)
+        finally:
+            await engine.dispose()
 
-_STAND_IN_SCHEMA = strawberry.Schema(query=Query)
-
-
-async def _stand_in_graphql(request: Request) -> Response:
-    if request.method == "GET":
-        return playground_response()
-    body = await request.json()
-    result = await _STAND_IN_SCHEMA.execute(
-        body["query"],
-        variable_values=body.get("variables"),
-        operation_name=body.get("operationName"),
-    )
-    payload: dict[str, object] = {"data": result.data}
-    if result.errors:
-        payload["errors"] = [error.formatted for error in result.errors]
-    return JSONResponse(payload)
-
-
-@pytest.fixture
-def playground_app() -> ASGIApp:
-    """The ASGI app the browser test drives.
-
-    For now a tiny stand-in: GET /graphql -> playground_response(), the asset
-    mount, and POST /graphql -> a minimal strawberry schema. Switch this to the
-    real app (its factory already serves the page and mounts playground_routes())
-    and the test needs no other change.
-    """
-    return Starlette(
-        routes=[Route("/graphql", _stand_in_graphql, methods=["GET", "POST"]), *playground_routes()]
-    )
+    asyncio.run(seed())
+    return create_app(Settings(database_url=url, environment="development"))
 
 
 @pytest.fixture

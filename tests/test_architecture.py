@@ -1,0 +1,74 @@
+"""The layering `schema/ -> resolvers/ -> app/` holds, and every part of the API is described."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+
+from schema.root import schema
+
+ROOT = Path(__file__).resolve().parent.parent
+# The composition roots may wire every layer together.
+COMPOSITION_ROOTS = {"app/asgi.py", "app/cli.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _violations(package: str, forbidden: set[str], root: Path = ROOT) -> list[str]:
+    problems = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative in COMPOSITION_ROOTS:
+            continue
+        bad = _imports(path) & forbidden
+        if bad:
+            problems.append(f"{relative} imports {sorted(bad)}")
+    return problems
+
+
+def test_resolvers_never_import_strawberry_or_schema():
+    assert _violations("resolvers", {"strawberry", "schema"}) == []
+
+
+def test_app_imports_neither_schema_nor_resolvers_outside_composition_roots():
+    assert _violations("app", {"strawberry", "schema", "resolvers"}) == []
+
+
+def test_every_type_field_argument_and_enum_value_has_a_description():
+    missing = []
+    for name, type_ in schema._schema.type_map.items():
+        if name.startswith("__") or name in {"String", "Int", "Float", "Boolean", "ID"}:
+            continue
+        if not type_.description:
+            missing.append(name)
+        if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            for field_name, field in type_.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                for arg_name, arg in getattr(field, "args", {}).items():
+                    if not arg.description:
+                        missing.append(f"{name}.{field_name}({arg_name})")
+        if isinstance(type_, GraphQLEnumType):
+            missing.extend(f"{name}.{v}" for v, value in type_.values.items() if not value.description)
+    assert missing == []
+
+
+def test_the_checker_sees_a_violation(tmp_path):
+    # given: a resolver module that imports strawberry and the schema
+    (tmp_path / "resolvers").mkdir()
+    (tmp_path / "resolvers" / "bad.py").write_text("import strawberry\nfrom schema import x\n")
+    # then
+    assert _violations("resolvers", {"strawberry", "schema"}, root=tmp_path) == [
+        "resolvers/bad.py imports ['schema', 'strawberry']"
+    ]

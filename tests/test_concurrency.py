@@ -1,0 +1,96 @@
+"""One request, one connection: sibling resolvers run concurrently but never share it at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import event, text
+
+from app.db import RequestDatabase
+
+SIBLINGS = """
+{
+  a: products(first: 20, sortKey: PRICE) { nodes { title variants { sku } category { name } } }
+  b: products(first: 20, sortKey: TITLE) { nodes { title rating { count } images(first: 2) { altText } } }
+  c: products(first: 20, sortKey: BEST_RATED) { nodes { reviews(first: 2) { nodes { rating } } } }
+  d: categories(first: 30) { nodes { children { name } products(first: 2) { totalCount } } }
+}
+"""
+
+ALONE = {
+    "a": "{ a: products(first: 20, sortKey: PRICE) { nodes { title variants { sku } category { name } } } }",
+    "b": "{ b: products(first: 20, sortKey: TITLE) { nodes { title rating { count } images(first: 2) { altText } } } }",
+    "c": "{ c: products(first: 20, sortKey: BEST_RATED) { nodes { reviews(first: 2) { nodes { rating } } } } }",
+    "d": "{ d: categories(first: 30) { nodes { children { name } products(first: 2) { totalCount } } } }",
+}
+
+
+class _Overlap:
+    """Records how many statements were in flight at once on each DBAPI connection."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[int, int] = {}
+        self.worst = 0
+        self.connections: set[int] = set()
+
+    def before(self, conn, *_args) -> None:
+        key = id(conn.connection.dbapi_connection)
+        self.connections.add(key)
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.worst = max(self.worst, self.in_flight[key])
+
+    def after(self, conn, *_args) -> None:
+        self.in_flight[id(conn.connection.dbapi_connection)] -= 1
+
+
+async def test_sibling_loaders_share_one_connection_one_statement_at_a_time(api):
+    # given
+    overlap = _Overlap()
+    event.listen(api.engine.sync_engine, "before_cursor_execute", overlap.before)
+    event.listen(api.engine.sync_engine, "after_cursor_execute", overlap.after)
+    try:
+        # when
+        together = await api.query(SIBLINGS)
+    finally:
+        event.remove(api.engine.sync_engine, "before_cursor_execute", overlap.before)
+        event.remove(api.engine.sync_engine, "after_cursor_execute", overlap.after)
+    # then
+    assert (overlap.worst, len(overlap.connections)) == (1, 1)
+    for alias, query in ALONE.items():
+        assert together["data"][alias] == (await api.query(query))["data"][alias]
+
+
+async def test_concurrent_requests_each_get_their_own_answer(api):
+    # given: 12 requests in flight at once, each asking something different
+    queries = [
+        f'{{ product(slug: "{slug}") {{ slug variants {{ sku }} }} }}' for slug in await _slugs(api, 12)
+    ]
+    # when
+    results = await asyncio.gather(*(api.query(query) for query in queries))
+    # then
+    for query, result in zip(queries, results, strict=True):
+        assert result == await api.query(query)
+        assert result["data"]["product"]["slug"] in query
+
+
+async def test_request_database_serialises_concurrent_statements(api):
+    # given: one request handle and 20 statements started at once
+    database = RequestDatabase(api.engine)
+    overlap = _Overlap()
+    event.listen(api.engine.sync_engine, "before_cursor_execute", overlap.before)
+    event.listen(api.engine.sync_engine, "after_cursor_execute", overlap.after)
+    try:
+        # when
+        rows = await asyncio.gather(*(database.fetch_all(text(f"SELECT {n}")) for n in range(20)))
+    finally:
+        await database.close()
+        event.remove(api.engine.sync_engine, "before_cursor_execute", overlap.before)
+        event.remove(api.engine.sync_engine, "after_cursor_execute", overlap.after)
+    # then
+    assert [r[0][0] for r in rows] == list(range(20))
+    assert (overlap.worst, len(overlap.connections)) == (1, 1)
+
+
+async def _slugs(api, count):
+    result = await api.query(f"{{ products(first: {count}) {{ nodes {{ slug }} }} }}")
+    return [node["slug"] for node in result["data"]["products"]["nodes"]]
