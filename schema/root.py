@@ -10,7 +10,7 @@ from schema.catalog import CatalogQuery
 __all__ = ["build_schema", "schema"]
 
 Query = merge_types("Query", (CatalogQuery,))
-Query.__strawberry_definition__.description = "The entry points for reading the storefront."
+Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
 
 
 def build_schema() -> strawberry.Schema:
