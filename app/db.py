@@ -10,6 +10,7 @@ requests in flight (never to the number of loaders), and mutations later share t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.sql import Executable
 from app.settings import Settings
 
 __all__ = ["RequestDatabase", "create_engine"]
+
+log = logging.getLogger("storefront.db")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -80,11 +83,18 @@ class RequestDatabase:
         return self._connection
 
     async def close(self) -> None:
-        """Return the connection to the pool, rolling back whatever a read left open."""
+        """Return the connection to the pool, rolling back whatever a read left open.
+
+        A connection that died mid-request (the database went away) is dropped, never raised: the
+        response was already decided by the resolvers' errors.
+        """
         async with self._lock:
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                await connection.close()
+                try:
+                    await connection.close()
+                except Exception as exc:  # the pool invalidates the dead connection itself
+                    log.warning("could not return a connection to the pool: %s", type(exc).__name__)
 
 
 @asynccontextmanager
