@@ -1,8 +1,12 @@
 """GraphQL over HTTP (GET and POST) following the GraphQL-over-HTTP specification.
 
-Request errors (unparsable JSON, a bad parameter, a document that does not parse or validate) get
-400 under `application/graphql-response+json` and the legacy 200 under `application/json`; a mutation
-over GET gets 405; expected resolver failures carry a code; unexpected ones are masked and logged.
+A request that is not a well-formed GraphQL-over-HTTP request (unparsable JSON, a body that is not one
+JSON object, a parameter of the wrong type) gets 400 under either media type. A well-formed request whose
+document does not parse or validate, names no operation, or has variables that do not coerce gets 400
+under `application/graphql-response+json` and the legacy 200 (with `errors`) under `application/json`.
+A mutation over GET gets 405 with `Allow: POST`, decided from the parsed document before validation.
+Expected resolver failures carry a code; unexpected ones are masked and logged; a database that cannot be
+reached gives 503 with Retry-After when no data could be produced.
 """
 
 from __future__ import annotations
@@ -42,19 +46,26 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 MAX_BODY_BYTES = 1_000_000
 MAX_TOKENS = 5_000
 DOCUMENT_CACHE_SIZE = 1_000
+MAX_CACHED_QUERY_CHARS = 20_000
+RETRY_AFTER_SECONDS = "5"
+UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
+QUERY_METHODS = ("GET", "HEAD")
+REQUEST_ERROR_CODES = {
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError)
 
 
 class RequestError(Exception):
-    """A GraphQL-over-HTTP request that cannot be executed; carries its HTTP status under each media type."""
+    """A request that is not well-formed GraphQL over HTTP; the same status under either media type."""
 
-    def __init__(
-        self, message: str, status: int = 400, legacy_status: int | None = None, **headers: str
-    ) -> None:
+    def __init__(self, message: str, status: int = 400, **headers: str) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
-        self.legacy_status = status if legacy_status is None else legacy_status
         self.headers = headers
 
 
@@ -70,14 +81,19 @@ class Params:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A parsed and validated document (cached by query text), or the errors that stop it."""
+    """A parsed document with its validation errors (cached by query text), or the syntax error."""
 
     document: DocumentNode | None
-    errors: list[GraphQLError]
+    syntax_errors: list[GraphQLError]
+    validation_errors: list[GraphQLError]
 
 
 class DocumentCache:
-    """An LRU cache of parsed and validated documents, keyed by query text."""
+    """An LRU cache of parsed and validated documents, keyed by query text.
+
+    Only queries up to MAX_CACHED_QUERY_CHARS are kept, so the cache's memory stays bounded even when
+    clients send many distinct large documents.
+    """
 
     def __init__(self, schema: GraphQLSchema, size: int = DOCUMENT_CACHE_SIZE) -> None:
         self.schema = schema
@@ -91,18 +107,18 @@ class DocumentCache:
             self._entries.move_to_end(query)
             return found
         prepared = self._prepare(query)
-        self._entries[query] = prepared
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        if len(query) <= MAX_CACHED_QUERY_CHARS:
+            self._entries[query] = prepared
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
         return prepared
 
     def _prepare(self, query: str) -> Prepared:
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as error:
-            return Prepared(None, [error])
-        errors = validate(self.schema, document)
-        return Prepared(None if errors else document, list(errors))
+            return Prepared(None, [error], [])
+        return Prepared(document, [], list(validate(self.schema, document)))
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -116,9 +132,7 @@ def negotiate(accept: str | None) -> str | None:
         quality = _quality(params)
         if quality <= 0:
             continue
-        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": JSON, "*/*": JSON}.get(
-            media
-        )
+        chosen = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": JSON, "*/*": JSON}.get(media)
         if chosen is None:
             continue
         candidate = (quality, -order, chosen)
@@ -146,7 +160,7 @@ def wants_html(request: Request) -> bool:
 
 async def read_params(request: Request) -> Params:
     """The GraphQL parameters of a GET query string or a POST JSON body; RequestError when malformed."""
-    if request.method == "GET":
+    if request.method in QUERY_METHODS:
         raw: dict[str, Any] = dict(request.query_params)
         for name in ("variables", "extensions"):
             if name in raw:
@@ -170,8 +184,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     media, _, params = content_type.partition(";")
     if media.strip().lower() != JSON:
         raise RequestError(f"Unsupported Content-Type {media.strip()!r}; send application/json", status=415)
-    charset = params.strip().lower().removeprefix("charset=").strip('"')
-    if params.strip() and charset not in ("utf-8", "utf8"):
+    charset = _media_params(params).get("charset", "utf-8")
+    if charset not in ("utf-8", "utf8"):
         raise RequestError(f"Unsupported charset {charset!r}; send utf-8", status=415)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
@@ -190,6 +204,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return payload
 
 
+def _media_params(params: str) -> dict[str, str]:
+    """The `name=value` parameters of a media type, names and values lower-cased, quotes removed."""
+    found: dict[str, str] = {}
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip():
+            found[name.strip().lower()] = value.strip().strip('"').lower()
+    return found
+
+
 async def _limited_body(request: Request) -> bytes:
     chunks = []
     size = 0
@@ -201,26 +225,21 @@ async def _limited_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _param_error(message: str) -> RequestError:
-    # A legacy application/json client expects 200 with `errors` for a bad parameter.
-    return RequestError(message, status=400, legacy_status=200)
-
-
 def _check_params(raw: dict[str, Any]) -> Params:
     query = raw.get("query")
     if query is None or query == "":
-        raise _param_error("The `query` parameter is missing")
+        raise RequestError("The `query` parameter is missing")
     if not isinstance(query, str):
-        raise _param_error("The `query` parameter must be a string")
+        raise RequestError("The `query` parameter must be a string")
     operation_name = raw.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise _param_error("The `operationName` parameter must be a string")
+        raise RequestError("The `operationName` parameter must be a string")
     variables = raw.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise _param_error("The `variables` parameter must be a JSON object")
+        raise RequestError("The `variables` parameter must be a JSON object")
     extensions = raw.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise _param_error("The `extensions` parameter must be a JSON object")
+        raise RequestError("The `extensions` parameter must be a JSON object")
     return Params(query, operation_name or None, variables, extensions)
 
 
@@ -242,43 +261,48 @@ class GraphQLHTTP:
             )
         try:
             params = await read_params(request)
-            document, operation = self._prepare(params)
-            if request.method == "GET" and operation.operation != OperationType.QUERY:
-                raise RequestError(
-                    "Only queries may be sent with GET; send mutations with POST", 405, Allow="POST"
-                )
+            document, operation = self._prepare(params, query_only=request.method in QUERY_METHODS)
             variables = self._coerce_variables(operation, params.variables)
         except RequestError as error:
             return self._error_response(error, media_type)
         except _GraphQLRequestErrors as failed:
-            return self.respond(
-                {"errors": [e.formatted for e in failed.errors]}, failed.status(media_type), media_type
-            )
-        result = await self._execute(request, document, params, variables)
+            return self.respond({"errors": failed.formatted()}, failed.status(media_type), media_type)
+        try:
+            result = await self._execute(request, document, params, variables)
+        except Exception as exc:  # outside any resolver: opening or releasing the request's resources
+            return self._failure_response(exc, media_type)
         return self._result_response(result, media_type)
 
-    def _prepare(self, params: Params) -> tuple[DocumentNode, OperationDefinitionNode]:
+    def _prepare(self, params: Params, query_only: bool) -> tuple[DocumentNode, OperationDefinitionNode]:
+        """The document and the operation to run. A mutation over GET is refused from the parsed document,
+        before validation, so it gets 405 whether or not the schema has a Mutation type."""
         prepared = self.documents.get(params.query)
         if prepared.document is None:
-            raise _GraphQLRequestErrors(prepared.errors)
+            raise _GraphQLRequestErrors(prepared.syntax_errors, "GRAPHQL_PARSE_FAILED")
         operation = get_operation_ast(prepared.document, params.operation_name)
+        if query_only and operation is not None and operation.operation != OperationType.QUERY:
+            raise RequestError(
+                f"Only queries may be sent with GET; send {operation.operation.value}s with POST",
+                405,
+                Allow="POST",
+            )
+        if prepared.validation_errors:
+            raise _GraphQLRequestErrors(prepared.validation_errors, "GRAPHQL_VALIDATION_FAILED")
         if operation is None:
             message = (
                 f"Unknown operation named {params.operation_name!r}"
                 if params.operation_name
                 else "Pass `operationName` to say which of the document's operations to run"
             )
-            raise _GraphQLRequestErrors([GraphQLError(message)])
+            raise _GraphQLRequestErrors([GraphQLError(message)], "OPERATION_RESOLUTION_FAILURE")
         return prepared.document, operation
 
     def _coerce_variables(self, operation: OperationDefinitionNode, variables: dict[str, Any] | None) -> Any:
         if not operation.variable_definitions:
             return variables
-        outcome = get_variable_values(
-            self.schema, operation.variable_definitions, variables or {}, max_errors=50
-        )
+        outcome = get_variable_values(self.schema, operation.variable_definitions, variables or {}, max_errors=50)
         if isinstance(outcome, list):
-            raise _GraphQLRequestErrors(outcome)
+            raise _GraphQLRequestErrors(outcome, "BAD_USER_INPUT")
         return variables
 
     async def _execute(
@@ -296,6 +320,16 @@ class GraphQLHTTP:
                 result = await result
             return result
 
+    def _failure_response(self, exc: Exception, media_type: str) -> Response:
+        """No GraphQL response could be produced: 503 when the database is out of reach, else 500."""
+        if _is_unavailable_exception(exc):
+            log.warning("database unavailable outside execution: %r", exc)
+            error = {"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}
+            return self.respond({"errors": [error]}, 503, media_type, {"Retry-After": RETRY_AFTER_SECONDS})
+        log.error("unexpected error outside execution", exc_info=exc)
+        error = {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        return self.respond({"errors": [error]}, 500, media_type)
+
     def _result_response(self, result: ExecutionResult, media_type: str) -> Response:
         payload: dict[str, Any] = {"data": result.data}
         status = 200
@@ -303,11 +337,12 @@ class GraphQLHTTP:
             payload["errors"] = [self.format_error(error) for error in result.errors]
             if result.data is None and any(_is_unavailable(error) for error in result.errors):
                 status = 503
-        return self.respond(payload, status, media_type, {"Retry-After": "5"} if status == 503 else None)
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+        return self.respond(payload, status, media_type, headers)
 
     def format_error(self, error: GraphQLError) -> dict[str, Any]:
         """A client-safe error: domain errors keep their message and code, others are masked and logged."""
-        formatted = dict(error.formatted)
+        formatted: dict[str, Any] = dict(error.formatted)
         original = error.original_error
         if original is None:
             return formatted
@@ -317,7 +352,7 @@ class GraphQLHTTP:
             return formatted
         if _is_unavailable(error):
             log.warning("database unavailable at %s: %r", error.path, original)
-            formatted["message"] = "The database is unavailable; try again shortly"
+            formatted["message"] = UNAVAILABLE_MESSAGE
             formatted["extensions"] = {"code": "SERVICE_UNAVAILABLE"}
             return formatted
         log.error("unexpected error at %s", error.path, exc_info=original)
@@ -326,14 +361,13 @@ class GraphQLHTTP:
         return formatted
 
     def _error_response(self, error: RequestError, media_type: str) -> Response:
-        status = error.status if media_type == GRAPHQL_RESPONSE else error.legacy_status
-        payload = {"errors": [{"message": error.message, "extensions": {"code": "BAD_REQUEST"}}]}
+        status = error.status
+        code = REQUEST_ERROR_CODES.get(error.status, "BAD_REQUEST")
+        payload = {"errors": [{"message": error.message, "extensions": {"code": code}}]}
         return self.respond(payload, status, media_type, error.headers)
 
     @staticmethod
-    def respond(
-        payload: Any, status: int, media_type: str, headers: dict[str, str] | None = None
-    ) -> Response:
+    def respond(payload: Any, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
         """Serialise a payload with orjson as UTF-8 JSON of the negotiated media type."""
         return Response(
             orjson.dumps(payload),
@@ -346,9 +380,16 @@ class GraphQLHTTP:
 class _GraphQLRequestErrors(Exception):
     """Parse, validation, operation or variable errors: the request never reached execution."""
 
-    def __init__(self, errors: list[GraphQLError]) -> None:
+    def __init__(self, errors: list[GraphQLError], code: str) -> None:
         super().__init__(errors[0].message if errors else "invalid request")
         self.errors = errors
+        self.code = code
+
+    def formatted(self) -> list[dict[str, Any]]:
+        """The errors as the spec formats them, each with this failure's code in its extensions."""
+        return [
+            {**error.formatted, "extensions": {**(error.extensions or {}), "code": self.code}} for error in self.errors
+        ]
 
     @staticmethod
     def status(media_type: str) -> int:
@@ -356,7 +397,10 @@ class _GraphQLRequestErrors(Exception):
 
 
 def _is_unavailable(error: GraphQLError) -> bool:
-    original = error.original_error
-    if isinstance(original, DBAPIError) and original.connection_invalidated:
+    return _is_unavailable_exception(error.original_error)
+
+
+def _is_unavailable_exception(exc: BaseException | None) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(original, UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE)
