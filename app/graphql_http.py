@@ -323,7 +323,7 @@ class GraphQLHTTP:
     def _failure_response(self, exc: Exception, media_type: str) -> Response:
         """No GraphQL response could be produced: 503 when the database is out of reach, else 500."""
         if _is_unavailable_exception(exc):
-            log.warning("database unavailable outside execution: %r", exc)
+            log.warning("database unavailable outside execution: %s", type(exc).__name__)
             error = {"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}
             return self.respond({"errors": [error]}, 503, media_type, {"Retry-After": RETRY_AFTER_SECONDS})
         log.error("unexpected error outside execution", exc_info=exc)
@@ -351,7 +351,7 @@ class GraphQLHTTP:
             formatted["extensions"] = {**formatted.get("extensions", {}), **original.extensions()}
             return formatted
         if _is_unavailable(error):
-            log.warning("database unavailable at %s: %r", error.path, original)
+            log.warning("database unavailable at %s: %s", error.path, type(original).__name__)
             formatted["message"] = UNAVAILABLE_MESSAGE
             formatted["extensions"] = {"code": "SERVICE_UNAVAILABLE"}
             return formatted

@@ -72,7 +72,7 @@ def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
             text = value.decode("latin-1")
-            if 0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text):
+            if 0 < len(text) <= 64 and text.isascii() and all(c.isalnum() or c in "-_." for c in text):
                 return text
     return None
 
