@@ -1,0 +1,1 @@
+"""The benchmark of the GraphQL server against a hand-written limit; run `python -m bench`."""

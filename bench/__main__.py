@@ -1,0 +1,400 @@
+"""python -m bench: the GraphQL server against the hand-written limit, on PostgreSQL and SQLite.
+
+Seeds the databases, starts both servers per (database, worker count), checks their answers, runs wrk for
+each workload at fixed concurrencies, interleaved and repeated, and writes bench/results/ (README.md with
+the tables, chart.png, results.json) only when every correctness check passed. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import report
+from bench.databases import POSTGRES_DATABASE, BenchDatabase, prepare
+from bench.inprocess import count_statements
+from bench.load import GateFailure, Target, gate, run_wrk, wrk_path
+from bench.servers import BIN, Server, free_port, stop_all
+from bench.workloads import WORKLOADS, pick_variables
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "var" / "bench"
+DEFAULTS = {"duration": 10.0, "repeat": 2, "warmup": 2.0, "concurrency": "1,4,16,64"}
+QUICK = {"duration": 3.0, "repeat": 1, "warmup": 1.0, "concurrency": "1,16"}
+MACHINE = "2 cores and 24 GiB, shared with other work and noisy; wrk, both servers and PostgreSQL on the same cores"
+
+
+def _int_list(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive whole numbers separated by commas, e.g. 1,4,16")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(names) - {"postgresql", "sqlite"}
+    if not names or unknown:
+        raise argparse.ArgumentTypeError("expected postgresql, sqlite or both, separated by a comma")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 s runs, 1 repetition, concurrency 1,16; writes to var/bench/quick-results unless --output is given",
+    )
+    parser.add_argument("--duration", type=float, help="seconds per run (default 10; 3 with --quick)")
+    parser.add_argument("--repeat", type=int, help="repetitions of every run (default 2; 1 with --quick)")
+    parser.add_argument(
+        "--concurrency",
+        type=_int_list,
+        help="concurrencies swept for the chart on PostgreSQL with 1 worker (default 1,4,16,64)",
+    )
+    parser.add_argument(
+        "--table-concurrency",
+        type=int,
+        default=16,
+        help="the concurrency every configuration runs at, for the main table (default 16)",
+    )
+    parser.add_argument(
+        "--databases", type=_name_list, default=["postgresql", "sqlite"], help="postgresql,sqlite (default both)"
+    )
+    parser.add_argument("--workers", type=_int_list, default=[1, 2], help="worker processes (default 1,2)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds of unmeasured load per server and workload after start (default 2; 1 with --quick)",
+    )
+    parser.add_argument("--output", type=Path, help="where to write the results (default bench/results)")
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else DEFAULTS
+    args.duration = args.duration or preset["duration"]
+    args.repeat = args.repeat or preset["repeat"]
+    args.warmup = preset["warmup"] if args.warmup is None else args.warmup
+    args.concurrency = args.concurrency or _int_list(str(preset["concurrency"]))
+    if args.output is None:
+        args.output = WORK / "quick-results" if args.quick else RESULTS
+    if args.repeat < 1 or args.duration < 1:
+        parser.error("--repeat and --duration must be at least 1")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = wrk_path()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+    started = time.monotonic()
+    sweep = (
+        ("postgresql", 1)
+        if "postgresql" in args.databases and 1 in args.workers
+        else (args.databases[0], args.workers[0])
+    )
+    databases = prepare(args.databases, log)
+    runs: list[dict[str, Any]] = []
+    statements: dict[str, dict[str, dict[str, int]]] = {}
+    variables: dict[str, Any] = {}
+    try:
+        for database in databases:
+            variables = asyncio.run(pick_variables(database.url))
+            counts = asyncio.run(count_statements(database.url, variables))
+            statements[database.name] = {key: {"graphql": c.graphql, "limit": c.limit} for key, c in counts.items()}
+            log(
+                f"{database.name}: SQL statements per request (GraphQL / limit): "
+                + ", ".join(f"{key} {c.graphql} / {c.limit}" for key, c in counts.items())
+            )
+            for workers in args.workers:
+                concurrencies = [args.table_concurrency]
+                if (database.name, workers) == sweep:
+                    concurrencies = sorted({*args.concurrency, args.table_concurrency})
+                runs += run_configuration(wrk, database, workers, concurrencies, variables, args)
+    except GateFailure as failure:
+        log(f"correctness gate failed: {failure}")
+        log("no results written")
+        return 1
+    finally:
+        stop_all()
+    meta = _meta(args, sweep, variables, time.monotonic() - started)
+    rows = report.summarise(runs)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(
+        json.dumps({"meta": meta, "statements": statements, "summary": rows, "runs": runs}, indent=1) + "\n"
+    )
+    report.write_markdown(args.output / "README.md", rows, statements, meta)
+    report.write_chart(args.output / "chart.png", rows, meta)
+    log(
+        f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}/"
+        f"README.md, chart.png and results.json in {meta['minutes']:.1f} minutes"
+    )
+    return 0
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    stop_all()
+    raise SystemExit(128 + signum)
+
+
+def run_configuration(
+    wrk: str,
+    database: BenchDatabase,
+    workers: int,
+    concurrencies: list[int],
+    variables: dict[str, Any],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """Start both servers, warm them up, run every (repetition, concurrency, workload, server), stop them."""
+    label = f"{database.name}, {workers} worker{'s' if workers > 1 else ''}"
+    files = WORK / "run" / f"{database.name}-{workers}"
+    files.mkdir(parents=True, exist_ok=True)
+    graphql_port, limit_port = free_port(), free_port()
+    graphql = Server(
+        "GraphQL server",
+        [
+            str(BIN / "storefront"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(graphql_port),
+            "--workers",
+            str(workers),
+        ],
+        {"DATABASE_URL": database.url, "STOREFRONT_ENV": "test", "LOG_LEVEL": "WARNING"},
+        "/readyz",
+        files / "graphql.log",
+        graphql_port,
+    )
+    limit = Server(
+        "limit server",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.limit_server:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(limit_port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--no-server-header",
+        ],
+        {"LIMIT_DATABASE_URL": database.url},
+        "/healthz",
+        files / "limit.log",
+        limit_port,
+    )
+    runs: list[dict[str, Any]] = []
+    try:
+        log(f"{label}: starting the servers")
+        graphql.start()
+        limit.start()
+        for started_server in (graphql, limit):
+            _wait_for_workers(started_server, workers)
+        targets = _write_request_files(files, graphql, limit, variables)
+        with httpx.Client(timeout=60.0) as client:
+            _gate_all(client, targets, files, "first check")
+            trees = {"graphql": graphql.tree(), "limit": limit.tree()}
+            postgres = None if database.is_sqlite else POSTGRES_DATABASE
+            if args.warmup:
+                log(f"{label}: warming up ({args.warmup:g} s per server and workload)")
+                for workload in WORKLOADS:
+                    for server in ("graphql", "limit"):
+                        run_wrk(
+                            wrk,
+                            targets[workload.key][server],
+                            trees[server],
+                            args.table_concurrency,
+                            args.warmup,
+                            postgres,
+                            files / "mismatch.txt",
+                        )
+                _gate_all(client, targets, files, "after the warm-up")
+            for repetition in range(args.repeat):
+                order = ("graphql", "limit") if repetition % 2 == 0 else ("limit", "graphql")
+                for concurrency in concurrencies:
+                    for workload in WORKLOADS:
+                        for server in order:
+                            measured = run_wrk(
+                                wrk,
+                                targets[workload.key][server],
+                                trees[server],
+                                concurrency,
+                                args.duration,
+                                postgres,
+                                files / "mismatch.txt",
+                            )
+                            _gate_all(client, targets, files, f"after {server} {workload.key} at {concurrency}")
+                            runs.append(
+                                {
+                                    "database": database.name,
+                                    "workers": workers,
+                                    "workload": workload.key,
+                                    "concurrency": concurrency,
+                                    "repetition": repetition,
+                                    "server": server,
+                                    **measured.as_dict(),
+                                }
+                            )
+                            log(
+                                f"{label}: rep {repetition + 1}/{args.repeat} {workload.key} c={concurrency} "
+                                f"{server:7} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:7.1f} ms  "
+                                f"p99 {measured.p99_ms:7.1f} ms  cpu {measured.cpu_ms_per_request:6.2f} ms/req"
+                            )
+    finally:
+        graphql.stop()
+        limit.stop()
+    return runs
+
+
+def _wait_for_workers(server: Server, workers: int, timeout: float = 60.0) -> None:
+    """With several workers uvicorn's master answers as soon as one worker is up: wait until all are spawned,
+    then as long as one took to start (the warm-up that follows loads every worker in any case)."""
+    if workers == 1:
+        return
+    deadline = time.monotonic() + timeout
+    tree = server.tree()
+    while time.monotonic() < deadline:
+        if sum(b"spawn_main" in _cmdline(pid) for pid in tree.pids()) >= workers:
+            time.sleep(max(2.0, server.start_seconds))
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name}: {workers} workers did not start within {timeout:.0f} s")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _write_request_files(
+    files: Path, graphql: Server, limit: Server, variables: dict[str, Any]
+) -> dict[str, dict[str, Target]]:
+    targets: dict[str, dict[str, Target]] = {}
+    for workload in WORKLOADS:
+        body_file = files / f"{workload.key}-request.json"
+        body_file.write_bytes(workload.body(variables[workload.key]))
+        targets[workload.key] = {
+            "graphql": Target(
+                "graphql", graphql.base_url + "/graphql", body_file, files / f"{workload.key}-graphql-expected.json"
+            ),
+            "limit": Target(
+                "limit", limit.base_url + f"/{workload.key}", body_file, files / f"{workload.key}-limit-expected.json"
+            ),
+        }
+    return targets
+
+
+def _gate_all(client: httpx.Client, targets: dict[str, dict[str, Target]], files: Path, when: str) -> None:
+    """Every workload once on both servers: no errors, equal JSON, and the very bytes the load runs expect
+    (written on the first check)."""
+    for key, pair in targets.items():
+        body = pair["graphql"].body_file.read_bytes()
+        answers = gate(client, pair["graphql"].url, pair["limit"].url, body, f"{key} {when}")
+        for target, answer in zip((pair["graphql"], pair["limit"]), answers, strict=True):
+            if not target.expected_file.exists() or when == "first check":
+                target.expected_file.write_bytes(answer)
+            elif target.expected_file.read_bytes() != answer:
+                saved = files / f"{key}-{target.server}-changed.json"
+                saved.write_bytes(answer)
+                raise GateFailure(f"{key} {when}: {target.server} answered other bytes than before (saved {saved})")
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _meta(
+    args: argparse.Namespace, sweep: tuple[str, int], variables: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    changed = _git("status", "--porcelain", "--", "app", "schema", "resolvers", "bench", "pyproject.toml")
+    dirty = [line[3:] for line in changed.splitlines() if not line[3:].startswith("bench/results")]
+    versions = {"Python": platform.python_version(), "SQLite": sqlite3.sqlite_version}
+    for package in (
+        "strawberry-graphql",
+        "graphql-core",
+        "starlette",
+        "uvicorn",
+        "SQLAlchemy",
+        "asyncpg",
+        "aiosqlite",
+        "orjson",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    versions["PostgreSQL"] = _postgres_version() if "postgresql" in args.databases else "not run"
+    versions["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    command = "python -m bench" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+    return {
+        "command": command,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": dirty,
+        "minutes": seconds / 60,
+        "machine": f"{MACHINE}; {platform.machine()}, Linux {platform.release()}, {os.cpu_count()} CPUs seen",
+        "machine_short": "2 shared cores",
+        "duration": args.duration,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "table_concurrency": args.table_concurrency,
+        "concurrency": args.concurrency,
+        "databases": args.databases,
+        "workers": args.workers,
+        "sweep": list(sweep),
+        "variables": json.dumps({key: value for key, value in variables.items() if value}),
+        "versions": versions,
+    }
+
+
+def _postgres_version() -> str:
+    async def fetch() -> str:
+        import asyncpg
+
+        from bench.databases import database_url
+
+        connection = await asyncpg.connect("postgresql://" + database_url("postgresql").split("://", 1)[1])
+        try:
+            return str(await connection.fetchval("SHOW server_version"))
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(fetch())
+    except Exception as exc:  # the version is a note; the run does not depend on it
+        return f"unknown ({type(exc).__name__})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

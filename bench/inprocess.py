@@ -1,0 +1,68 @@
+"""SQL statements per request, counted exactly: each workload runs once in-process on both apps.
+
+The GraphQL app's engine gets a `before_cursor_execute` listener (as tests/conftest.py counts them); the
+limit app counts its own fetches. The bodies of both are compared here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import event
+
+from app.asgi import create_app
+from app.settings import Settings
+from bench import limit_server
+from bench.workloads import WORKLOADS
+
+__all__ = ["StatementCounts", "count_statements"]
+
+
+@dataclass(frozen=True)
+class StatementCounts:
+    graphql: int
+    limit: int
+
+
+async def count_statements(
+    database_url: str, variables: dict[str, dict[str, Any] | None]
+) -> dict[str, StatementCounts]:
+    """Per workload, the statements one request runs on each app; raises when a body differs or has errors."""
+    graphql_app = create_app(Settings(database_url=database_url, environment="test", log_level="WARNING"))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    event.listen(graphql_app.state.engine.sync_engine, "before_cursor_execute", count)
+    limit_app = limit_server.create_app(database_url)
+    limit_database: limit_server.Database = limit_app.state.database
+    counts: dict[str, StatementCounts] = {}
+    async with graphql_app.router.lifespan_context(graphql_app), limit_app.router.lifespan_context(limit_app):
+        graphql = httpx.AsyncClient(transport=httpx.ASGITransport(app=graphql_app), base_url="http://bench")
+        limit = httpx.AsyncClient(transport=httpx.ASGITransport(app=limit_app), base_url="http://bench")
+        async with graphql, limit:
+            for workload in WORKLOADS:
+                body = workload.body(variables[workload.key])
+                headers = {"content-type": "application/json"}
+                for _ in range(2):  # the second request is the steady state (pool open, caches warm)
+                    statements.clear()
+                    answer = await graphql.post("/graphql", content=body, headers=headers)
+                    graphql_count = len(statements)
+                    before = limit_database.statements
+                    limit_answer = await limit.post(f"/{workload.key}", content=body, headers=headers)
+                    limit_count = limit_database.statements - before
+                for name, response in (("GraphQL", answer), ("limit", limit_answer)):
+                    if response.status_code != 200:
+                        raise AssertionError(f"{workload.key}: {name} answered {response.status_code}")
+                decoded = orjson.loads(answer.content)
+                if "errors" in decoded:
+                    raise AssertionError(f"{workload.key}: GraphQL errors {decoded['errors']}")
+                if decoded != orjson.loads(limit_answer.content):
+                    raise AssertionError(f"{workload.key}: the limit's body differs from the GraphQL body")
+                counts[workload.key] = StatementCounts(graphql_count, limit_count)
+    return counts

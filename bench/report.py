@@ -1,0 +1,195 @@
+"""Medians over repetitions, the markdown tables and the chart."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.workloads import WORKLOADS
+
+__all__ = ["summarise", "write_chart", "write_markdown"]
+
+TITLES = {workload.key: workload.title for workload in WORKLOADS}
+SHORT = {"w1": "W1 listing", "w2": "W2 product page", "w3": "W3 search"}
+LABELS = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_request", "db_cpu_ms_per_request", "peak_rss_mb")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (database, workers, workload, concurrency): medians over repetitions for each server,
+    and the GraphQL/limit ratios taken within each repetition, then their median."""
+    grouped: dict[tuple[str, int, str, int], dict[int, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for run in runs:
+        key = (run["database"], run["workers"], run["workload"], run["concurrency"])
+        grouped[key][run["repetition"]][run["server"]] = run
+    rows = []
+    for (database, workers, workload, concurrency), repetitions in grouped.items():
+        complete = [pair for pair in repetitions.values() if "graphql" in pair and "limit" in pair]
+        row: dict[str, Any] = {
+            "database": database,
+            "workers": workers,
+            "workload": workload,
+            "concurrency": concurrency,
+            "repetitions": len(complete),
+        }
+        for server in ("graphql", "limit"):
+            for metric in METRICS:
+                row[f"{server}_{metric}"] = _median([pair[server][metric] for pair in complete])
+            row[f"{server}_peak_rss_mb"] = max(pair[server]["peak_rss_mb"] for pair in complete)
+        row["rps_ratio"] = _median([pair["graphql"]["rps"] / pair["limit"]["rps"] for pair in complete])
+        row["p99_ratio"] = _median([pair["graphql"]["p99_ms"] / pair["limit"]["p99_ms"] for pair in complete])
+        row["cpu_ratio"] = _median(
+            [pair["graphql"]["cpu_ms_per_request"] / pair["limit"]["cpu_ms_per_request"] for pair in complete]
+        )
+        rows.append(row)
+    order = {"postgresql": 0, "sqlite": 1}
+    rows.sort(key=lambda r: (order.get(r["database"], 9), r["workers"], r["workload"], r["concurrency"]))
+    return rows
+
+
+def _num(value: float | None, places: int = 1) -> str:
+    if value is None:
+        return "-"
+    if places == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{places}f}"
+
+
+def _pair(row: dict[str, Any], metric: str, places: int = 1) -> str:
+    return f"{_num(row[f'graphql_{metric}'], places)} / {_num(row[f'limit_{metric}'], places)}"
+
+
+def write_markdown(
+    path: Path,
+    rows: list[dict[str, Any]],
+    statements: dict[str, dict[str, dict[str, int]]],
+    meta: dict[str, Any],
+) -> None:
+    table_concurrency = meta["table_concurrency"]
+    sweep_database, sweep_workers = meta["sweep"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Made by `{meta['command']}` on {meta['date']} at commit `{meta['commit']}`"
+        + (" with uncommitted changes (listed below)" if meta["dirty"] else "")
+        + f"; {meta['minutes']:.0f} minutes. How to read it: [../README.md](../README.md).",
+        "",
+        f"Machine: {meta['machine']}. Each run: {meta['duration']:g} s of wrk at a fixed concurrency "
+        f"(connections = concurrency, threads = min(2, concurrency)), {meta['repeat']} repetitions, GraphQL "
+        "and limit back to back in each (their order alternating), medians shown. Every response of every run "
+        "was compared byte for byte with the body the correctness gate accepted (no GraphQL errors, JSON equal "
+        "to the limit's), and the gate ran before and after every run.",
+        "",
+        f"## All configurations at concurrency {table_concurrency}",
+        "",
+        "Each cell is GraphQL / limit. *Ratio* is GraphQL requests/s ÷ limit requests/s measured in the same "
+        "repetition (1.00 = as fast as the hand-written limit). CPU is the server processes' user+system time "
+        "per request; DB CPU is that of the PostgreSQL backends serving the database (not measured for SQLite, "
+        "which runs inside the server). Peak RSS is the largest process's VmHWM during the run.",
+        "",
+        "| database | workers | workload | req/s | ratio | p50 ms | p99 ms | SQL/request | CPU ms/request "
+        "| DB CPU ms/request | peak RSS MB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row["concurrency"] != table_concurrency:
+            continue
+        counts = statements[row["database"]][row["workload"]]
+        lines.append(
+            f"| {LABELS[row['database']]} | {row['workers']} | {SHORT[row['workload']]} | {_pair(row, 'rps', 0)} "
+            f"| {_num(row['rps_ratio'], 2)} | {_pair(row, 'p50_ms')} | {_pair(row, 'p99_ms')} "
+            f"| {counts['graphql']} / {counts['limit']} | {_pair(row, 'cpu_ms_per_request')} "
+            f"| {_pair(row, 'db_cpu_ms_per_request')} | {_pair(row, 'peak_rss_mb', 0)} |"
+        )
+    sweep_rows = [r for r in rows if r["database"] == sweep_database and r["workers"] == sweep_workers]
+    if len({r["concurrency"] for r in sweep_rows}) > 1:
+        lines += [
+            "",
+            f"## {LABELS[sweep_database]}, {sweep_workers} worker{'s' if sweep_workers > 1 else ''}, "
+            "by concurrency (the chart)",
+            "",
+            "![throughput and p99 against concurrency](chart.png)",
+            "",
+            "| workload | concurrency | req/s | ratio | p50 ms | p99 ms | CPU ms/request |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in sweep_rows:
+            lines.append(
+                f"| {SHORT[row['workload']]} | {row['concurrency']} | {_pair(row, 'rps', 0)} "
+                f"| {_num(row['rps_ratio'], 2)} | {_pair(row, 'p50_ms')} | {_pair(row, 'p99_ms')} "
+                f"| {_pair(row, 'cpu_ms_per_request')} |"
+            )
+    lines += [
+        "",
+        "## Workloads",
+        "",
+        *(f"- **{workload.title}**" for workload in WORKLOADS),
+        "- W4 (a mutation: `cartLinesAdd`) is left out: the schema has no cart yet.",
+        "",
+        f"Variables: {meta['variables']}. The documents are in `bench/workloads.py`.",
+        "",
+        "SQL statements per request are counted exactly, in-process, on one request after a first one "
+        "(`before_cursor_execute` on the app's engine; the limit counts its own). They leave out what the "
+        "drivers send besides: the app's BEGIN/ROLLBACK around each request's connection and its pool "
+        "pre-ping on PostgreSQL, and asyncpg's reset when the limit releases a connection.",
+        "",
+        "## Versions",
+        "",
+        *(f"- {name}: {version}" for name, version in meta["versions"].items()),
+    ]
+    if meta["dirty"]:
+        lines += ["", "Files of the working tree that differed from the commit when this ran:", ""]
+        lines += [f"- `{name}`" for name in meta["dirty"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_chart(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    database, workers = meta["sweep"]
+    selected = [r for r in rows if r["database"] == database and r["workers"] == workers]
+    workloads = [w.key for w in WORKLOADS if any(r["workload"] == w.key for r in selected)]
+    figure, axes = plt.subplots(2, len(workloads), figsize=(5 * len(workloads), 7.5), squeeze=False)
+    styles = {
+        "graphql": ("GraphQL (strawberry)", "tab:blue", "o"),
+        "limit": ("limit (Starlette + SQL)", "tab:orange", "s"),
+    }
+    for column, workload in enumerate(workloads):
+        points = sorted((r for r in selected if r["workload"] == workload), key=lambda r: r["concurrency"])
+        concurrency = [r["concurrency"] for r in points]
+        for row_index, (metric, ylabel) in enumerate(
+            (("rps", "requests/s (log scale)"), ("p99_ms", "p99 latency, ms (log scale)"))
+        ):
+            axis = axes[row_index][column]
+            for server, (label, colour, marker) in styles.items():
+                axis.plot(
+                    concurrency, [r[f"{server}_{metric}"] for r in points], marker=marker, color=colour, label=label
+                )
+            axis.set_xscale("log", base=2)
+            axis.set_xticks(concurrency, [str(c) for c in concurrency])
+            axis.set_xlabel("concurrency (connections)")
+            axis.set_ylabel(ylabel)
+            axis.set_yscale("log")
+            axis.grid(True, which="both", alpha=0.3)
+            if row_index == 0:
+                axis.set_title(SHORT[workload])
+        axes[0][column].legend(fontsize="small")
+    figure.suptitle(
+        f"{LABELS[database]}, {workers} worker{'s' if workers > 1 else ''}: throughput and p99 against concurrency "
+        f"({meta['date']}, {meta['machine_short']})"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
