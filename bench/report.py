@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -152,11 +155,18 @@ def write_markdown(
     path.write_text("\n".join(lines) + "\n")
 
 
+def _minor_label(value: float, _position: int) -> str:
+    """Label the minor ticks 2, 3 and 5 of each decade, so a log axis that spans less than a decade reads."""
+    mantissa = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+    return f"{value:g}" if round(mantissa, 6) in (2, 3, 5) else ""
+
+
 def write_chart(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     database, workers = meta["sweep"]
     selected = [r for r in rows if r["database"] == database and r["workers"] == workers]
@@ -182,6 +192,8 @@ def write_chart(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
             axis.set_xlabel("concurrency (connections)")
             axis.set_ylabel(ylabel)
             axis.set_yscale("log")
+            axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _position: f"{value:g}"))
+            axis.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
             axis.grid(True, which="both", alpha=0.3)
             if row_index == 0:
                 axis.set_title(SHORT[workload])
@@ -193,3 +205,18 @@ def write_chart(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def main(argv: list[str]) -> int:
+    """Redraw README.md and chart.png of a results folder from its results.json."""
+    folder = Path(argv[0]) if argv else Path(__file__).resolve().parent / "results"
+    saved = json.loads((folder / "results.json").read_text())
+    rows = summarise(saved["runs"])
+    write_markdown(folder / "README.md", rows, saved["statements"], saved["meta"])
+    write_chart(folder / "chart.png", rows, saved["meta"])
+    print(f"redrew {folder / 'README.md'} and {folder / 'chart.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
