@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings)
     from schema.root import build_schema
 
-    graphql = GraphQLHTTP(build_schema()._schema, _context_factory(settings, engine), debug=settings.debug)
+    graphql = GraphQLHTTP(
+        build_schema()._schema, _context_factory(settings, engine), fast_executor=settings.fast_executor
+    )
     metrics = Metrics()
 
     async def graphql_endpoint(request: Request) -> Response:

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import DomainError
+from app.executor import FastExecutor
 
 __all__ = ["GraphQLHTTP", "RequestError"]
 
@@ -246,11 +247,11 @@ def _check_params(raw: dict[str, Any]) -> Params:
 class GraphQLHTTP:
     """Turns HTTP requests into executions of one GraphQL schema and results into HTTP responses."""
 
-    def __init__(self, schema: GraphQLSchema, context_factory: Any, debug: bool = False) -> None:
+    def __init__(self, schema: GraphQLSchema, context_factory: Any, fast_executor: bool = True) -> None:
         self.schema = schema
         self.documents = DocumentCache(schema)
         self.context_factory = context_factory
-        self.debug = debug
+        self.fast = FastExecutor(schema) if fast_executor else None
 
     async def handle(self, request: Request) -> Response:
         """Answer one GraphQL request over HTTP."""
@@ -262,13 +263,13 @@ class GraphQLHTTP:
         try:
             params = await read_params(request)
             document, operation = self._prepare(params, query_only=request.method in QUERY_METHODS)
-            variables = self._coerce_variables(operation, params.variables)
+            coerced = self._coerce_variables(operation, params.variables)
         except RequestError as error:
             return self._error_response(error, media_type)
         except _GraphQLRequestErrors as failed:
             return self.respond({"errors": failed.formatted()}, failed.status(media_type), media_type)
         try:
-            result = await self._execute(request, document, params, variables)
+            result = await self._execute(request, document, operation, params, coerced)
         except Exception as exc:  # outside any resolver: opening or releasing the request's resources
             return self._failure_response(exc, media_type)
         return self._result_response(result, media_type)
@@ -298,22 +299,24 @@ class GraphQLHTTP:
         return prepared.document, operation
 
     def _coerce_variables(self, operation: OperationDefinitionNode, variables: dict[str, Any] | None) -> Any:
-        if not operation.variable_definitions:
-            return variables
-        outcome = get_variable_values(self.schema, operation.variable_definitions, variables or {}, max_errors=50)
+        """The coerced variable values; request errors when a value does not fit its declaration."""
+        definitions = operation.variable_definitions or ()
+        outcome = get_variable_values(self.schema, definitions, variables or {}, max_errors=50)
         if isinstance(outcome, list):
             raise _GraphQLRequestErrors(outcome, "BAD_USER_INPUT")
-        return variables
+        return outcome
 
     async def _execute(
-        self, request: Request, document: DocumentNode, params: Params, variables: dict[str, Any] | None
+        self, request: Request, document: DocumentNode, operation: OperationDefinitionNode, params: Params, coerced: Any
     ) -> ExecutionResult:
         async with self.context_factory(request) as context:
+            if self.fast is not None and self.fast.supports(document, operation):
+                return await self.fast.execute(document, operation, coerced, context)
             result = execute(
                 self.schema,
                 document,
                 context_value=context,
-                variable_values=variables,
+                variable_values=params.variables,
                 operation_name=params.operation_name,
             )
             if not isinstance(result, ExecutionResult):

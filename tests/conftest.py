@@ -64,9 +64,7 @@ async def fresh_database(backend: str, tmp_dir: Path) -> AsyncIterator[str]:
 
 def test_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for a test app on the given database."""
-    return Settings(
-        database_url=database_url, environment="test", db_pool_size=3, db_max_overflow=2, **overrides
-    )
+    return Settings(database_url=database_url, environment="test", db_pool_size=3, db_max_overflow=2, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -116,9 +114,7 @@ class Api:
     engine: AsyncEngine
     sql: SqlCounter
 
-    async def query(
-        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
+    async def query(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """POST a GraphQL operation and return the decoded JSON body (status must be 200)."""
         body: dict[str, Any] = {"query": query}
         if variables is not None:
@@ -127,9 +123,7 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def counted(
-        self, query: str, variables: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], int]:
+    async def counted(self, query: str, variables: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
         """Run a query and return its JSON with the number of SQL statements it took."""
         self.sql.reset()
         result = await self.query(query, variables)
@@ -149,10 +143,16 @@ async def serve(settings: Settings) -> AsyncIterator[Api]:
             yield Api(client, engine, counter)
 
 
+@pytest.fixture(scope="session", params=["fast", "reference"])
+def executor(request: pytest.FixtureRequest) -> str:
+    """Which executor runs the operations: the planned fast path or graphql-core's reference one."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-async def api(catalog_url: str) -> AsyncIterator[Api]:
-    """A client of an app on the shared seeded catalog."""
-    async with serve(test_settings(catalog_url)) as running:
+async def api(catalog_url: str, executor: str) -> AsyncIterator[Api]:
+    """A client of an app on the shared seeded catalog, once per backend and executor."""
+    async with serve(test_settings(catalog_url, fast_executor=executor == "fast")) as running:
         yield running
 
 
