@@ -970,6 +970,7 @@ async def seed_catalog(engine: AsyncEngine, *, products: int = 1000, seed: int =
             await _insert_rows(connection, _table(table_name), catalog.rows_of(table_name))
         if connection.dialect.name == "postgresql":
             await _reset_sequences(connection)
+    await _analyze(engine)
     return SeedReport(
         categories=len(catalog.categories),
         customers=len(catalog.customers),
@@ -979,6 +980,14 @@ async def seed_catalog(engine: AsyncEngine, *, products: int = 1000, seed: int =
         reviews=len(catalog.reviews),
         seconds=time.perf_counter() - started,
     )
+
+
+async def _analyze(engine: AsyncEngine) -> None:
+    # Fresh planner statistics: without them PostgreSQL picks sequential scans and sorts for the
+    # keyset and IN-list queries after a bulk load (measured: 10 ms instead of 0.2 ms per listing).
+    async with engine.begin() as connection:
+        for table_name in CATALOG_TABLES:
+            await connection.execute(text(f"ANALYZE {table_name}"))
 
 
 async def catalog_counts(engine: AsyncEngine) -> dict[str, int]:
