@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, select
+from sqlalchemy import ColumnElement, Numeric, Select, case, exists, false, func, literal, select
 
 from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
-from app.pagination import Keyset, parse_datetime, parse_decimal, parse_text
+from app.pagination import Keyset, parse_datetime, parse_decimal, parse_int, parse_text
 
 __all__ = [
     "PRODUCT_SORTS",
@@ -61,7 +61,7 @@ PRODUCT_SORTS: dict[str, Keyset] = {
         "BEST_RATED", products.c.rating_average, products.c.id, ascending=False, parse=parse_decimal
     ),
 }
-CATEGORY_ORDER = Keyset("POSITION", categories.c.position, categories.c.id, ascending=True)
+CATEGORY_ORDER = Keyset("POSITION", categories.c.position, categories.c.id, ascending=True, parse=parse_int)
 REVIEW_ORDER = Keyset("CREATED_AT", reviews.c.created_at, reviews.c.id, ascending=False, parse=parse_datetime)
 
 
@@ -100,13 +100,17 @@ def category_subtree(anchor: ColumnElement[bool], name: str = "category_tree") -
 
 
 def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
-    """WHERE conditions for a product filter (visibility not included)."""
+    """WHERE conditions for a product filter (visibility not included).
+
+    A text with NUL in it matches nothing: PostgreSQL text cannot hold NUL (nor take it as a parameter),
+    so no stored slug, title, description or vendor has one.
+    """
     conditions: list[ColumnElement[bool]] = []
     if product_filter.category_id is not None or product_filter.category_slug is not None:
         anchor = (
             categories.c.id == product_filter.category_id
             if product_filter.category_id is not None
-            else categories.c.slug == product_filter.category_slug
+            else _text_equals(categories.c.slug, product_filter.category_slug)
         )
         tree = category_subtree(anchor)
         conditions.append(products.c.category_id.in_(select(tree.c.id)))
@@ -114,6 +118,8 @@ def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool
         conditions.append(
             products.c.title.icontains(term, autoescape=True)
             | products.c.description.icontains(term, autoescape=True)
+            if _storable(term)
+            else false()
         )
     price_conditions = _variant_price_conditions(product_filter)
     if price_conditions:
@@ -122,16 +128,26 @@ def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool
         in_stock = exists().where(variants.c.product_id == products.c.id, variants.c.stock_quantity > 0)
         conditions.append(in_stock if product_filter.available_for_sale else ~in_stock)
     if product_filter.vendor is not None:
-        conditions.append(func.lower(products.c.vendor) == product_filter.vendor.lower())
+        conditions.append(_text_equals(func.lower(products.c.vendor), product_filter.vendor.lower()))
     return conditions
 
 
+def _storable(text: str | None) -> bool:
+    return text is not None and "\x00" not in text
+
+
+def _text_equals(column: ColumnElement[Any], text: str | None) -> ColumnElement[bool]:
+    return column == text if _storable(text) else false()
+
+
 def _variant_price_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
+    # The bounds are bound as NUMERIC without precision: at the column's NUMERIC(12, 2) PostgreSQL would
+    # round 47.945 up to 47.95 (letting a 47.95 variant under a 47.945 maximum) and overflow past 10^10.
     conditions = []
     if product_filter.min_price is not None:
-        conditions.append(variants.c.price >= product_filter.min_price)
+        conditions.append(variants.c.price >= literal(product_filter.min_price, Numeric()))
     if product_filter.max_price is not None:
-        conditions.append(variants.c.price <= product_filter.max_price)
+        conditions.append(variants.c.price <= literal(product_filter.max_price, Numeric()))
     return conditions
 
 

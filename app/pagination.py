@@ -10,12 +10,24 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    SmallInteger,
+    and_,
+    func,
+    or_,
+    select,
+)
 
 from app.errors import UserInputError
 
@@ -32,7 +44,10 @@ __all__ = [
 ]
 
 DEFAULT_PAGE_SIZE = 20
-MAX_CURSOR_LENGTH = 500
+# Long enough for any cursor we make: a TITLE cursor holds up to 255 characters of title, which JSON and
+# base64 can grow to about 2,100 characters (non-ASCII and escaped characters take several bytes).
+MAX_CURSOR_LENGTH = 4096
+CURSOR_ECHO_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -130,12 +145,12 @@ def validate_window(args: PageArgs, keyset: Keyset, max_size: int = 100) -> Wind
         size = DEFAULT_PAGE_SIZE
     if not 1 <= size <= max_size:
         raise UserInputError(f"`{name}` must be between 1 and {max_size}; got {size}", field=name)
-    raw_cursor = args.after if args.after is not None else args.before
     if forward and args.before is not None:
         raise UserInputError("`before` goes with `last`; use `after` with `first`", field="before")
     if not forward and args.after is not None:
         raise UserInputError("`after` goes with `first`; use `before` with `last`", field="after")
-    cursor = None if raw_cursor is None else decode_cursor(raw_cursor, keyset)
+    raw_cursor, field = (args.after, "after") if forward else (args.before, "before")
+    cursor = None if raw_cursor is None else decode_cursor(raw_cursor, keyset, field)
     return Window(limit=size, forward=forward, cursor=cursor)
 
 
@@ -146,9 +161,13 @@ def encode_cursor(keyset: Keyset, row: Any) -> str:
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keyset: Keyset) -> tuple[Any, int]:
-    """Decode a cursor made by encode_cursor for the same sort key."""
-    invalid = UserInputError(f"Invalid cursor: {cursor[:MAX_CURSOR_LENGTH]!r}", field="after")
+def decode_cursor(cursor: str, keyset: Keyset, field: str = "after") -> tuple[Any, int]:
+    """Decode a cursor made by encode_cursor for the same sort key; `field` names the argument it came in.
+
+    Only values the database can compare with the sort columns pass: a forged cursor whose id, amount,
+    timestamp or text is out of the column's range is invalid input, not a database error.
+    """
+    invalid = UserInputError(f"Invalid cursor: {cursor[:CURSOR_ECHO_LENGTH]!r}", field=field)
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         raise invalid
     try:
@@ -158,16 +177,53 @@ def decode_cursor(cursor: str, keyset: Keyset) -> tuple[Any, int]:
     if name != keyset.name:
         raise UserInputError(
             f"This cursor was made for sort key {name!r}, not {keyset.name!r}; start again without it",
-            field="after",
+            field=field,
         )
-    if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 1:
+    if not _fits(keyset.id, row_id) or row_id < 1:
         raise invalid
     if keyset.key is None:
         return None, row_id
     try:
-        return keyset.parse(value), row_id
-    except (ValueError, TypeError, InvalidOperation):
+        parsed = keyset.parse(value)
+    except (ValueError, TypeError, InvalidOperation, OverflowError):
         raise invalid from None
+    if not _fits(keyset.key, parsed):
+        raise invalid
+    return parsed, row_id
+
+
+def _fits(column: ColumnElement[Any], value: Any) -> bool:
+    """Whether a value can be bound as a parameter of the column's type on every supported database."""
+    column_type = column.type
+    if isinstance(column_type, Integer):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        bits = _integer_bits(column_type)
+        return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+    if isinstance(column_type, Numeric) and not isinstance(column_type, Float):
+        return isinstance(value, Decimal) and _fits_numeric(value, column_type.precision, column_type.scale)
+    if isinstance(value, str):
+        return "\x00" not in value  # PostgreSQL text cannot hold NUL, so no stored value has one
+    return True
+
+
+def _integer_bits(column_type: Integer) -> int:
+    if isinstance(column_type, BigInteger):
+        return 64
+    if isinstance(column_type, SmallInteger):
+        return 16
+    return 32
+
+
+def _fits_numeric(value: Decimal, precision: int | None, scale: int | None) -> bool:
+    """Within NUMERIC(precision, scale) without rounding: PostgreSQL would round or overflow otherwise."""
+    if not value.is_finite():
+        return False
+    if precision is None or scale is None:
+        return True
+    if abs(value) >= Decimal(10) ** (precision - scale):
+        return False
+    return value == value.quantize(Decimal(1).scaleb(-scale))
 
 
 def _jsonable(value: Any) -> Any:
@@ -226,14 +282,29 @@ def parse_decimal(value: Any) -> Decimal:
 
 
 def parse_datetime(value: Any) -> datetime:
-    """Cursor value parser for timestamps."""
+    """Cursor value parser for timestamps: an aware UTC datetime (a value without offset is UTC).
+
+    SQLite stores UTC timestamps without an offset, so its cursors carry none; PostgreSQL's driver would
+    read a naive value as local time, and an offset near the ends of the calendar cannot be converted:
+    OverflowError, which the caller reports as an invalid cursor.
+    """
     if not isinstance(value, str):
         raise TypeError("timestamp cursor values are strings")
-    return datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_text(value: Any) -> str:
     """Cursor value parser for text."""
     if not isinstance(value, str):
         raise TypeError("text cursor values are strings")
+    return value
+
+
+def parse_int(value: Any) -> int:
+    """Cursor value parser for whole numbers (the column's range is checked by the caller)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("integer cursor values are whole numbers")
     return value
