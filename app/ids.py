@@ -11,6 +11,7 @@ __all__ = ["NODE_TYPES", "decode_global_id", "encode_global_id"]
 
 NODE_TYPES = frozenset({"Category", "Product", "ProductVariant", "Image", "Review"})
 MAX_ID_LENGTH = 200
+MAX_PRIMARY_KEY = 2**31 - 1  # primary keys are 32-bit INTEGER columns
 
 
 def encode_global_id(type_name: str, pk: int) -> str:
@@ -41,6 +42,6 @@ def _decode(value: str) -> tuple[str, int]:
     if not sep or type_name not in NODE_TYPES or not pk_text.isdigit() or len(pk_text) > 18:
         raise malformed
     pk = int(pk_text)
-    if pk < 1 or encode_global_id(type_name, pk) != value.rstrip("="):
+    if not 1 <= pk <= MAX_PRIMARY_KEY or encode_global_id(type_name, pk) != value.rstrip("="):
         raise malformed
     return type_name, pk

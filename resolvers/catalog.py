@@ -100,9 +100,7 @@ def _search_terms(query: str | None) -> tuple[str, ...]:
 def _check_price_range(low: Decimal | None, high: Decimal | None) -> None:
     for name, value in (("min", low), ("max", high)):
         if value is not None and (not value.is_finite() or value < 0):
-            raise UserInputError(
-                f"`price.{name}` must be a non-negative amount", field=f"filter.price.{name}"
-            )
+            raise UserInputError(f"`price.{name}` must be a non-negative amount", field=f"filter.price.{name}")
     if low is not None and high is not None and low > high:
         raise UserInputError("`price.min` must not exceed `price.max`", field="filter.price")
 
@@ -138,7 +136,7 @@ async def product(ctx: Context, id: str | None = None, slug: str | None = None) 
         if row is None:
             raise NotFoundError(f"No product with ID {id!r}", field="id")
         return row
-    row = await ctx.loaders.get(L.ProductBySlugLoader).load(slug)
+    row = await ctx.loaders.get(L.ProductBySlugLoader).load(slug) if _possible_slug(slug) else None
     if row is None:
         raise NotFoundError(f"No product with slug {slug!r}", field="slug")
     return row
@@ -153,7 +151,7 @@ async def category(ctx: Context, id: str | None = None, slug: str | None = None)
         if row is None:
             raise NotFoundError(f"No category with ID {id!r}", field="id")
         return row
-    row = await ctx.loaders.get(L.CategoryBySlugLoader).load(slug)
+    row = await ctx.loaders.get(L.CategoryBySlugLoader).load(slug) if _possible_slug(slug) else None
     if row is None:
         raise NotFoundError(f"No category with slug {slug!r}", field="slug")
     return row
@@ -221,9 +219,7 @@ def category_children(ctx: Context, row: Any) -> Awaitable[list[Any]]:
 async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Connection:
     """A page of the products under a category, subcategories included."""
     if request.category_id is not None or request.category_slug is not None:
-        raise UserInputError(
-            "`Category.products` is already limited to its category", field="filter.category"
-        )
+        raise UserInputError("`Category.products` is already limited to its category", field="filter.category")
     keyset = _sort(request.sort_key, request.reverse)
     conditions = product_filter(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
@@ -279,6 +275,14 @@ async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> Connection:
 def variant_product(ctx: Context, row: Any) -> Awaitable[Any]:
     """The product a variant belongs to."""
     return ctx.loaders.get(L.ProductByIdLoader).load(row.product_id)
+
+
+MAX_SLUG_LENGTH = 200
+
+
+def _possible_slug(slug: str | None) -> bool:
+    """False for a slug no row can have (too long, or a NUL PostgreSQL refuses in text): no query needed."""
+    return slug is not None and len(slug) <= MAX_SLUG_LENGTH and "\x00" not in slug
 
 
 async def _none() -> None:

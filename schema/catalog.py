@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Annotated, Any
 
@@ -125,18 +125,12 @@ class Category(Node):
     async def products(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start, 1-100.")
-        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
         before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
-        filter: Annotated[
-            ProductFilter | None, strawberry.argument(description="Narrow the products.")
-        ] = None,
-        sort_key: Annotated[
-            ProductSortKeys, strawberry.argument(description="The order.")
-        ] = ProductSortKeys.ID,
+        filter: Annotated[ProductFilter | None, strawberry.argument(description="Narrow the products.")] = None,
+        sort_key: Annotated[ProductSortKeys, strawberry.argument(description="The order.")] = ProductSortKeys.ID,
         reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
     ) -> Connection[Product]:
         request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
@@ -166,12 +160,8 @@ class Image(Node):
     def url(
         self,
         info: Info,
-        width: Annotated[
-            int | None, strawberry.argument(description="Largest width in pixels, 1-5000.")
-        ] = None,
-        height: Annotated[
-            int | None, strawberry.argument(description="Largest height in pixels, 1-5000.")
-        ] = None,
+        width: Annotated[int | None, strawberry.argument(description="Largest width in pixels, 1-5000.")] = None,
+        height: Annotated[int | None, strawberry.argument(description="Largest height in pixels, 1-5000.")] = None,
     ) -> str:
         return catalog.image_url(info.context, self.row, width, height)
 
@@ -181,9 +171,7 @@ class ProductVariant(Node):
     row: strawberry.Private[Any]
     sku: str = strawberry.field(description="The unique stock keeping unit.")
     title: str = strawberry.field(description='The variant\'s name, e.g. "M / Red".')
-    selected_options: list[SelectedOption] = strawberry.field(
-        description="The options that make this variant."
-    )
+    selected_options: list[SelectedOption] = strawberry.field(description="The options that make this variant.")
     quantity_available: int = strawberry.field(description="Units in stock.")
     available_for_sale: bool = strawberry.field(description="Whether at least one unit is in stock.")
 
@@ -268,9 +256,7 @@ class Product(Node):
 
     @strawberry.field(description="Every variant, by position.")
     async def variants(self, info: Info) -> list[ProductVariant]:
-        return [
-            ProductVariant.from_row(row) for row in await catalog.product_variants(info.context, self.row)
-        ]
+        return [ProductVariant.from_row(row) for row in await catalog.product_variants(info.context, self.row)]
 
     @strawberry.field(description="The lowest and highest variant price; null when there are no variants.")
     async def price_range(self, info: Info) -> ProductPriceRange | None:
@@ -278,12 +264,8 @@ class Product(Node):
         if summary is None:
             return None
         return ProductPriceRange(
-            min_variant_price=Money(
-                amount=summary.min_price, currency_code=info.context.settings.currency_code
-            ),
-            max_variant_price=Money(
-                amount=summary.max_price, currency_code=info.context.settings.currency_code
-            ),
+            min_variant_price=Money(amount=summary.min_price, currency_code=info.context.settings.currency_code),
+            max_variant_price=Money(amount=summary.max_price, currency_code=info.context.settings.currency_code),
         )
 
     @strawberry.field(description="Whether any variant is in stock.")
@@ -308,15 +290,13 @@ class Product(Node):
         found = await catalog.product_rating(info.context, self.row)
         if found is None:
             return ProductRating(average=None, count=0)
-        return ProductRating(average=round(float(found.average), 2), count=found.count)
+        return ProductRating(average=_two_places(found.average), count=found.count)
 
     @strawberry.field(description="The product's reviews, newest first.")
     async def reviews(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start, 1-100.")
-        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
         before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
@@ -342,6 +322,11 @@ def _product_query(
         sort_key=sort_key.value,
         reverse=reverse,
     )
+
+
+def _two_places(value: Any) -> float:
+    # Half up, like the stored rating_average; round() on a float would round 3.125 down to 3.12.
+    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _maybe(type_: Any, row: Any) -> Any:
@@ -392,18 +377,12 @@ class CatalogQuery:
     async def products(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start, 1-100.")
-        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
         before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
-        filter: Annotated[
-            ProductFilter | None, strawberry.argument(description="Narrow the products.")
-        ] = None,
-        sort_key: Annotated[
-            ProductSortKeys, strawberry.argument(description="The order.")
-        ] = ProductSortKeys.ID,
+        filter: Annotated[ProductFilter | None, strawberry.argument(description="Narrow the products.")] = None,
+        sort_key: Annotated[ProductSortKeys, strawberry.argument(description="The order.")] = ProductSortKeys.ID,
         reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
     ) -> Connection[Product]:
         request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
@@ -422,15 +401,11 @@ class CatalogQuery:
     async def categories(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start, 1-100.")
-        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
         before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
-        top_level: Annotated[
-            bool, strawberry.argument(description="Only categories without a parent.")
-        ] = False,
+        top_level: Annotated[bool, strawberry.argument(description="Only categories without a parent.")] = False,
     ) -> Connection[Category]:
         result = await catalog.categories(info.context, PageArgs(first, after, last, before), top_level)
         return connection_from(result, Category.from_row)
