@@ -221,6 +221,7 @@ class _Run:
         self.plans = shared_plans if shared_plans is not None else {}
         self.arguments: dict[int, Any] = {}
         self.errors: list[GraphQLError] = []
+        self.nulls: list[tuple[Link, str | int, bool]] = []
         self.helpers = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
         self.root: dict[str, Any] | None = {}
 
@@ -332,6 +333,9 @@ class _Run:
             await _settle(pending)
             for entry in pending:
                 self._complete_field(entry.plan, entry.link, entry.path, entry.result, next_level)
+        for link, key, nonnull in self.nulls:
+            _null_out(link, key, nonnull)
+        self.nulls.clear()
         return list(next_level.values())
 
     def _resolve_field(
@@ -551,7 +555,9 @@ class _Run:
         if not link.alive():
             return
         self.errors.append(located_error(error, plan.nodes, path.as_list()))
-        _null_out(link, key, nonnull)
+        # Nulling waits for the end of the level: errors of one level happen concurrently, and the
+        # reference executor reports every error that settled before the nulling reached it.
+        self.nulls.append((link, key, nonnull))
 
 
 def _position_type(plan: FieldPlan, link: Link, key: str | int) -> Any:

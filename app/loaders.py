@@ -6,6 +6,7 @@ across requests: their caches hold what one viewer may see.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from typing import Any, TypeVar
@@ -30,9 +31,26 @@ class BaseLoader(DataLoader[Any, Any]):
         self.db = db
         self.loaders = loaders
 
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        """The value for a key, batched with the other keys asked for in the same turn.
+
+        The cached future is shared by every field asking for the key, so callers get a shield of it:
+        when the executor cancels one of them (a sibling failed), the others still get the value.
+        """
+        shared = super().load(key)
+        shared.add_done_callback(_observe)
+        return asyncio.shield(shared)
+
     async def fetch(self, statement: Select[Any]) -> Sequence[Any]:
         """Run one statement on the request's connection."""
         return await self.db.fetch_all(statement)
+
+
+def _observe(future: asyncio.Future[Any]) -> None:
+    # A failed batch's shared future may outlive every caller (all cancelled); reading its exception
+    # keeps asyncio from logging "exception was never retrieved" for an error already reported.
+    if not future.cancelled():
+        future.exception()
 
 
 def _by_key(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[Any]:

@@ -62,7 +62,7 @@ async def fresh_database(backend: str, tmp_dir: Path) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     """Settings for a test app on the given database."""
     return Settings(database_url=database_url, environment="test", db_pool_size=3, db_max_overflow=2, **overrides)
 
@@ -152,7 +152,7 @@ def executor(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def api(catalog_url: str, executor: str) -> AsyncIterator[Api]:
     """A client of an app on the shared seeded catalog, once per backend and executor."""
-    async with serve(test_settings(catalog_url, fast_executor=executor == "fast")) as running:
+    async with serve(settings_for(catalog_url, fast_executor=executor == "fast")) as running:
         yield running
 
 

@@ -477,7 +477,7 @@ async def dead_database_app(kind: str, tmp_path: Path) -> AsyncIterator[Api]:
         directory = tmp_path / "not-a-file.db"
         directory.mkdir()  # SQLite cannot open a directory as its database file
         url = f"sqlite+aiosqlite:///{directory}"
-    async with serve(conftest.test_settings(url)) as api:
+    async with serve(conftest.settings_for(url)) as api:
         yield api
 
 
@@ -540,7 +540,7 @@ async def test_readyz_on_a_migrated_database(api: Api) -> None:
 
 
 async def test_readyz_on_a_database_never_migrated(backend: str, tmp_path: Path) -> None:
-    async with fresh_database(backend, tmp_path) as url, serve(conftest.test_settings(url)) as api:
+    async with fresh_database(backend, tmp_path) as url, serve(conftest.settings_for(url)) as api:
         response = await api.client.get("/readyz")
         healthz = await api.client.get("/healthz")
     assert response.status_code == 503

@@ -1,0 +1,269 @@
+"""Differential test: generated operations over the real schema and seeded data give exactly the same
+response through the planned executor and through graphql-core's reference executor."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLUnionType,
+)
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.ids import encode_global_id
+from app.models import Category, Product, ProductImage, ProductVariant, Review
+from schema.root import schema
+from tests.conftest import Api, serve, settings_for
+
+OPERATIONS = 120
+SEED = 20261125
+MAX_DEPTH = 4
+SCHEMA = schema._schema
+
+
+class Pools:
+    """Real values from the seeded database, plus deliberately bad ones, to build arguments from."""
+
+    def __init__(self, ids: list[str], slugs: list[str], category_slugs: list[str], vendors: list[str]) -> None:
+        self.ids = ids
+        self.slugs = slugs
+        self.category_slugs = category_slugs
+        self.vendors = vendors
+
+
+async def _pools(url: str) -> Pools:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            async def ids(model: Any, type_name: str) -> list[str]:
+                rows = (await connection.execute(select(model.id).order_by(model.id).limit(15))).all()
+                return [encode_global_id(type_name, row.id) for row in rows]
+
+            all_ids = []
+            for model, name in (
+                (Product, "Product"),
+                (Category, "Category"),
+                (ProductVariant, "ProductVariant"),
+                (ProductImage, "Image"),
+                (Review, "Review"),
+            ):
+                all_ids += await ids(model, name)
+            slugs = list((await connection.execute(select(Product.slug).limit(20))).scalars())
+            category_slugs = list((await connection.execute(select(Category.slug))).scalars())
+            vendors = sorted(set((await connection.execute(select(Product.vendor))).scalars()))
+    finally:
+        await engine.dispose()
+    return Pools(all_ids, slugs, category_slugs, vendors)
+
+
+class Generator:
+    """Builds random, valid GraphQL documents (and their variables) over the schema."""
+
+    def __init__(self, rng: random.Random, pools: Pools) -> None:
+        self.rng = rng
+        self.pools = pools
+        self.fragments: dict[str, str] = {}
+        self.variables: dict[str, Any] = {}
+        self.variable_definitions: list[str] = []
+        self.aliases = 0
+
+    def operation(self) -> tuple[str, dict[str, Any]]:
+        self.fragments, self.variables, self.variable_definitions = {}, {}, []
+        body = self.selection(SCHEMA.query_type, depth=0)
+        definitions = f"({', '.join(self.variable_definitions)})" if self.variable_definitions else ""
+        fragments = "\n".join(self.fragments.values())
+        return f"query Generated{definitions} {body}\n{fragments}", self.variables
+
+    def selection(self, parent: Any, depth: int) -> str:
+        if isinstance(parent, GraphQLInterfaceType | GraphQLUnionType):
+            return self.abstract_selection(parent, depth)
+        fields = list(parent.fields.items())
+        chosen = self.rng.sample(fields, k=min(len(fields), self.rng.randint(1, 4)))
+        parts = [self.field(parent, name, definition, depth) for name, definition in chosen]
+        if self.rng.random() < 0.2:
+            parts.append("__typename")
+        if self.rng.random() < 0.15 and depth > 0:
+            parts.append(self.named_fragment(parent, depth))
+        return "{ " + " ".join(parts) + " }"
+
+    def abstract_selection(self, abstract: Any, depth: int) -> str:
+        parts = ["__typename", "id"] if "id" in getattr(abstract, "fields", {}) else ["__typename"]
+        for possible in self.rng.sample(SCHEMA.get_possible_types(abstract), k=2):
+            parts.append(f"... on {possible.name} {self.selection(possible, depth)}")
+        return "{ " + " ".join(parts) + " }"
+
+    def named_fragment(self, parent: GraphQLObjectType, depth: int) -> str:
+        name = f"F{len(self.fragments)}{parent.name}"
+        self.fragments[name] = ""  # reserve the name before building nested fragments
+        self.fragments[name] = f"fragment {name} on {parent.name} {self.selection(parent, depth + 1)}"
+        return f"...{name}"
+
+    def field(self, parent: Any, name: str, definition: Any, depth: int) -> str:
+        named = _named(definition.type)
+        if not isinstance(named, GraphQLScalarType | GraphQLEnumType) and depth >= MAX_DEPTH:
+            return "__typename"
+        arguments = self.arguments(parent.name, name, definition)
+        self.aliases += 1
+        # Fields with arguments always get a unique alias, so fragments never merge conflicting ones.
+        alias = f"a{self.aliases}: " if arguments or self.rng.random() < 0.25 else ""
+        directive = self.directive()
+        sub = ""
+        if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
+            sub = " " + self.selection(named, depth + 1)
+        return f"{alias}{name}{arguments}{directive}{sub}"
+
+    def directive(self) -> str:
+        if self.rng.random() > 0.1:
+            return ""
+        variable = f"flag{len(self.variables)}"
+        self.variable_definitions.append(f"${variable}: Boolean!")
+        self.variables[variable] = self.rng.random() < 0.5
+        return f" @{self.rng.choice(['include', 'skip'])}(if: ${variable})"
+
+    def arguments(self, parent: str, name: str, definition: Any) -> str:
+        values = []
+        for arg_name, arg in definition.args.items():
+            value = self.argument(parent, name, arg_name, arg.type)
+            if value is not None:
+                values.append(f"{arg_name}: {value}")
+        return f"({', '.join(values)})" if values else ""
+
+    def argument(self, parent: str, field: str, name: str, type_: Any) -> str | None:
+        required = isinstance(type_, GraphQLNonNull)
+        rng = self.rng
+        if field == "node" and name == "id":
+            return _quote(rng.choice([*self.pools.ids, "bm90LWFuLWlk"]))
+        if field == "nodes":
+            return "[" + ", ".join(_quote(i) for i in rng.sample(self.pools.ids, k=rng.randint(1, 6))) + "]"
+        if (field, name) == ("product", "slug"):
+            return _quote(rng.choice([*self.pools.slugs, "no-such-product"])) if rng.random() < 0.8 else None
+        if (field, name) == ("category", "slug"):
+            return _quote(rng.choice(self.pools.category_slugs)) if rng.random() < 0.8 else None
+        if name in ("id",) and not required:
+            return None
+        if name == "first" and rng.random() < 0.7:
+            return str(rng.choice([1, 2, 3, 5, 5, 0, 101]))
+        if name in ("width", "height") and rng.random() < 0.5:
+            return str(rng.choice([100, 400, 0]))
+        if name == "after" and rng.random() < 0.05:
+            return _quote("garbage")
+        if name == "sortKey" and rng.random() < 0.5:
+            return rng.choice(list(_named(type_).values))
+        if name == "reverse" and rng.random() < 0.3:
+            return "true"
+        if name == "topLevel" and rng.random() < 0.3:
+            return "true"
+        if name == "filter" and rng.random() < 0.4:
+            return self.product_filter(parent)
+        return None
+
+    def product_filter(self, parent: str) -> str:
+        rng = self.rng
+        options = [
+            f"query: {_quote(rng.choice(['steel', 'Cotton', 'a', '%', 'zzz']))}",
+            f"price: {{ min: {_quote(str(rng.choice([0, 10, 50])))}, max: {_quote(str(rng.choice([40, 200, 5])))} }}",
+            f"availableForSale: {rng.choice(['true', 'false'])}",
+            f"vendor: {_quote(rng.choice(self.pools.vendors).upper())}",
+        ]
+        if parent == "Query":
+            options.append(f"categorySlug: {_quote(rng.choice(self.pools.category_slugs))}")
+        return "{ " + ", ".join(rng.sample(options, k=rng.randint(1, 2))) + " }"
+
+
+def _named(type_: Any) -> Any:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _normalised(body: dict[str, Any]) -> dict[str, Any]:
+    # The specification leaves the order of errors open; everything else must match exactly.
+    errors = sorted(body.get("errors", []), key=lambda e: (str(e.get("path")), e["message"]))
+    return {**body, "errors": errors} if "errors" in body else body
+
+
+def _assert_same(actual: dict[str, Any], expected: dict[str, Any], query: str) -> None:
+    """The same data and the same errors, but for one freedom the specification gives executors.
+
+    When an error nulls a subtree, the reference executor cancels the siblings still running in it,
+    while the planned executor, which runs a whole level at once, may already have seen their errors
+    too. So every reference error must be ours, and each extra error of ours must explain the same
+    null as some reference error (its nearest nulled position is the same).
+    """
+    assert actual.get("data") == expected.get("data"), query
+    ours, theirs = _normalised(actual).get("errors", []), _normalised(expected).get("errors", [])
+    assert [error for error in theirs if error not in ours] == [], query
+    explained = {_nulled_at(expected.get("data"), error.get("path")) for error in theirs}
+    extra = [error for error in ours if error not in theirs]
+    assert [e for e in extra if _nulled_at(expected.get("data"), e.get("path")) not in explained] == [], query
+
+
+def _nulled_at(data: Any, path: list[Any] | None) -> tuple[Any, ...] | None:
+    """The shortest prefix of the error's path whose value in the response is null."""
+    if path is None:
+        return None
+    value = data
+    for length, key in enumerate(path):
+        if value is None:
+            return tuple(path[:length])
+        value = value[key]
+    return tuple(path)
+
+
+@pytest.fixture(scope="module")
+async def both(catalog_url: str) -> AsyncIterator[tuple[Api, Api]]:
+    async with (
+        serve(settings_for(catalog_url, fast_executor=True)) as fast,
+        serve(settings_for(catalog_url, fast_executor=False)) as reference,
+    ):
+        yield fast, reference
+
+
+async def test_generated_operations_match_the_reference_executor(both, catalog_url):
+    # given
+    fast, reference = both
+    generator = Generator(random.Random(SEED), await _pools(catalog_url))
+    with_errors = 0
+    for _ in range(OPERATIONS):
+        query, variables = generator.operation()
+        # when
+        expected = await reference.query(query, variables)
+        assert "data" in expected, (query, expected)  # the generator makes valid documents only
+        actual = await fast.query(query, variables)
+        # then
+        _assert_same(actual, expected, query)
+        with_errors += "errors" in expected
+    # the generator exercised failures too, not only happy paths
+    assert 0 < with_errors < OPERATIONS
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ products(first: 2) { nodes { images(first: 0) { altText } } } }",
+        "{ products(first: 2) { nodes { title featuredImage { url(width: 0) } } } }",
+        '{ node(id: "bad") { id } a: product(slug: "nope") { id } b: products(first: 1) { totalCount } }',
+        "{ __schema { queryType { name } types { name kind } } }",
+        '{ __type(name: "Product") { fields { name type { name kind ofType { name } } } } }',
+        "query($s: Boolean!) { products(first: 3) { nodes { id @skip(if: $s) title @include(if: $s) } } }",
+    ],
+)
+async def test_edge_cases_match(both, query):
+    fast, reference = both
+    variables = {"s": True} if "$s" in query else None
+    _assert_same(await fast.query(query, variables), await reference.query(query, variables), query)
