@@ -50,8 +50,15 @@ tools/http-audit/node_modules/.installed: tools/http-audit/package-lock.json
 	cd tools/http-audit && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-bench: install-dev ## Run the benchmark (see bench/README.md)
+bench: $(VENV)/.bench ## Run the benchmark (see bench/README.md); needs PostgreSQL at 127.0.0.1:5432 and wrk (apt-get install wrk)
 	$(BIN)/python -m bench
+
+$(VENV)/.bench: requirements-bench.lock pyproject.toml | check-python
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(VENV)/.runtime $(VENV)/.dev $@
 
 clean:
 	rm -rf $(VENV) var playground/node_modules tools/http-audit/node_modules app/static/graphiql

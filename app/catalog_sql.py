@@ -54,12 +54,8 @@ PRODUCT_SORTS: dict[str, Keyset] = {
     "ID": Keyset("ID", None, products.c.id, ascending=True),
     "TITLE": Keyset("TITLE", products.c.title, products.c.id, ascending=True, parse=parse_text),
     "PRICE": Keyset("PRICE", products.c.min_price, products.c.id, ascending=True, parse=parse_decimal),
-    "CREATED_AT": Keyset(
-        "CREATED_AT", products.c.created_at, products.c.id, ascending=True, parse=parse_datetime
-    ),
-    "BEST_RATED": Keyset(
-        "BEST_RATED", products.c.rating_average, products.c.id, ascending=False, parse=parse_decimal
-    ),
+    "CREATED_AT": Keyset("CREATED_AT", products.c.created_at, products.c.id, ascending=True, parse=parse_datetime),
+    "BEST_RATED": Keyset("BEST_RATED", products.c.rating_average, products.c.id, ascending=False, parse=parse_decimal),
 }
 CATEGORY_ORDER = Keyset("POSITION", categories.c.position, categories.c.id, ascending=True, parse=parse_int)
 REVIEW_ORDER = Keyset("CREATED_AT", reviews.c.created_at, reviews.c.id, ascending=False, parse=parse_datetime)
@@ -90,11 +86,7 @@ def product_select() -> Select[Any]:
 
 def category_subtree(anchor: ColumnElement[bool], name: str = "category_tree") -> Any:
     """A recursive CTE of (root_id, id): every category under each anchor category, itself included."""
-    tree = (
-        select(categories.c.id.label("root_id"), categories.c.id.label("id"))
-        .where(anchor)
-        .cte(name, recursive=True)
-    )
+    tree = select(categories.c.id.label("root_id"), categories.c.id.label("id")).where(anchor).cte(name, recursive=True)
     child = categories.alias("child")
     return tree.union_all(select(tree.c.root_id, child.c.id).join(child, child.c.parent_id == tree.c.id))
 
@@ -116,8 +108,7 @@ def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool
         conditions.append(products.c.category_id.in_(select(tree.c.id)))
     for term in product_filter.text:
         conditions.append(
-            products.c.title.icontains(term, autoescape=True)
-            | products.c.description.icontains(term, autoescape=True)
+            products.c.title.icontains(term, autoescape=True) | products.c.description.icontains(term, autoescape=True)
             if _storable(term)
             else false()
         )
@@ -158,11 +149,7 @@ def filtered_products(product_filter: ProductFilter) -> Select[Any]:
 
 def products_count(product_filter: ProductFilter) -> Select[Any]:
     """COUNT(*) of the visible products matching a filter."""
-    return (
-        select(func.count())
-        .select_from(products)
-        .where(visible_products(), *product_conditions(product_filter))
-    )
+    return select(func.count()).select_from(products).where(visible_products(), *product_conditions(product_filter))
 
 
 def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:
@@ -235,30 +222,16 @@ def review_select() -> Select[Any]:
 
 def variant_select() -> Select[Any]:
     """Variants of visible products."""
-    return (
-        select(*VARIANT_COLUMNS)
-        .join(products, products.c.id == variants.c.product_id)
-        .where(visible_products())
-    )
+    return select(*VARIANT_COLUMNS).join(products, products.c.id == variants.c.product_id).where(visible_products())
 
 
 def image_select() -> Select[Any]:
     """Images of visible products."""
-    return (
-        select(*IMAGE_COLUMNS).join(products, products.c.id == images.c.product_id).where(visible_products())
-    )
+    return select(*IMAGE_COLUMNS).join(products, products.c.id == images.c.product_id).where(visible_products())
 
 
 def first_images(product_ids: Sequence[int], count: int) -> Select[Any]:
     """The first `count` images of each product, by position, in one windowed statement."""
-    position = func.row_number().over(
-        partition_by=images.c.product_id, order_by=(images.c.position, images.c.id)
-    )
-    ranked = (
-        select(*IMAGE_COLUMNS, position.label("image_rank"))
-        .where(images.c.product_id.in_(product_ids))
-        .subquery()
-    )
-    return (
-        select(ranked).where(ranked.c.image_rank <= count).order_by(ranked.c.product_id, ranked.c.image_rank)
-    )
+    position = func.row_number().over(partition_by=images.c.product_id, order_by=(images.c.position, images.c.id))
+    ranked = select(*IMAGE_COLUMNS, position.label("image_rank")).where(images.c.product_id.in_(product_ids)).subquery()
+    return select(ranked).where(ranked.c.image_rank <= count).order_by(ranked.c.product_id, ranked.c.image_rank)

@@ -28,9 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="storefront", description="Storefront BFF: a GraphQL storefront API."
-    )
+    parser = argparse.ArgumentParser(prog="storefront", description="Storefront BFF: a GraphQL storefront API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
@@ -46,17 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--products", type=int, default=1000, help="number of products (default 1000)")
     seed.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same data")
     seed.add_argument("--reset", action="store_true", help="delete the existing catalog first")
-    seed.add_argument(
-        "--if-empty", action="store_true", help="do nothing when the catalog already has products"
-    )
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when the catalog already has products")
     seed.set_defaults(run=_seed)
 
-    export = commands.add_parser(
-        "export-schema", help="write the GraphQL schema (SDL) to schema/schema.graphql"
-    )
-    export.add_argument(
-        "--check", action="store_true", help="fail when the committed schema differs from the code"
-    )
+    export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL) to schema/schema.graphql")
+    export.add_argument("--check", action="store_true", help="fail when the committed schema differs from the code")
     export.add_argument("--output", type=Path, default=SCHEMA_FILE, help="where to write the SDL")
     export.set_defaults(run=_export_schema)
     return parser

@@ -25,8 +25,6 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_request(
-        cls, settings: Settings, db: RequestDatabase, request: Any = None, request_id: str = ""
-    ) -> Context:
+    def for_request(cls, settings: Settings, db: RequestDatabase, request: Any = None, request_id: str = "") -> Context:
         """A context with loaders that belong to this request alone."""
         return cls(settings=settings, db=db, loaders=Loaders(db), request=request, request_id=request_id)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -31,7 +32,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas."""
     if settings.is_sqlite:
         _ensure_sqlite_folder(settings)
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, json_deserializer=orjson.loads
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -41,6 +44,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
+        json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": "storefront"}},
     )
 

@@ -242,9 +242,7 @@ def keyset_page(base: Select[Any], keyset: Keyset, window: Window) -> Select[Any
     return query.order_by(*keyset.order_by(window.forward)).limit(window.fetch)
 
 
-def partitioned_pages(
-    base: Select[Any], partition: ColumnElement[Any], keyset: Keyset, window: Window
-) -> Select[Any]:
+def partitioned_pages(base: Select[Any], partition: ColumnElement[Any], keyset: Keyset, window: Window) -> Select[Any]:
     """One statement returning the same window of every parent's list, via ROW_NUMBER() per parent.
 
     The result has the base columns plus `parent_key`, ordered by parent then position in the window.

@@ -75,9 +75,7 @@ class Settings:
         if self.environment == "production" and len(self.secret_key.reveal()) < 32:
             raise SettingsError("SECRET_KEY must be at least 32 characters long in production")
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
-            raise SettingsError(
-                f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}"
-            )
+            raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
 
     @property
     def url(self) -> URL:

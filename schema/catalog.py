@@ -29,10 +29,6 @@ class Money:
     currency_code: str = strawberry.field(description="The ISO 4217 currency code, e.g. USD.")
 
 
-def _money(info: Info, amount: Decimal | None) -> Money | None:
-    return None if amount is None else Money(amount=amount, currency_code=info.context.settings.currency_code)
-
-
 @strawberry.type(description="One option a variant was chosen by, such as Size = M.")
 class SelectedOption:
     name: str = strawberry.field(description="The option's name, e.g. Size.")
@@ -174,10 +170,15 @@ class ProductVariant(Node):
     selected_options: list[SelectedOption] = strawberry.field(description="The options that make this variant.")
     quantity_available: int = strawberry.field(description="Units in stock.")
     available_for_sale: bool = strawberry.field(description="Whether at least one unit is in stock.")
+    price: Money = strawberry.field(description="The price of one unit.")
+    compare_at_price: Money | None = strawberry.field(
+        description="The former price shown struck through; null when not on sale."
+    )
 
     @classmethod
-    def from_row(cls, row: Any) -> ProductVariant:
-        """The GraphQL view of a variant row."""
+    def from_row(cls, row: Any, currency_code: str) -> ProductVariant:
+        """The GraphQL view of a variant row, its prices in the store's currency."""
+        compare_at = row.compare_at_price
         return cls(
             row=row,
             id=strawberry.ID(encode_global_id("ProductVariant", row.id)),
@@ -186,15 +187,9 @@ class ProductVariant(Node):
             selected_options=[SelectedOption(name=o["name"], value=o["value"]) for o in row.selected_options],
             quantity_available=row.stock_quantity,
             available_for_sale=row.stock_quantity > 0,
+            price=Money(amount=row.price, currency_code=currency_code),
+            compare_at_price=None if compare_at is None else Money(amount=compare_at, currency_code=currency_code),
         )
-
-    @strawberry.field(description="The price of one unit.")
-    def price(self, info: Info) -> Money:
-        return Money(amount=self.row.price, currency_code=info.context.settings.currency_code)
-
-    @strawberry.field(description="The former price shown struck through; null when not on sale.")
-    def compare_at_price(self, info: Info) -> Money | None:
-        return _money(info, self.row.compare_at_price)
 
     @strawberry.field(description="The product this variant belongs to.")
     async def product(self, info: Info) -> Product:
@@ -256,7 +251,10 @@ class Product(Node):
 
     @strawberry.field(description="Every variant, by position.")
     async def variants(self, info: Info) -> list[ProductVariant]:
-        return [ProductVariant.from_row(row) for row in await catalog.product_variants(info.context, self.row)]
+        currency = info.context.settings.currency_code
+        return [
+            ProductVariant.from_row(row, currency) for row in await catalog.product_variants(info.context, self.row)
+        ]
 
     @strawberry.field(description="The lowest and highest variant price; null when there are no variants.")
     async def price_range(self, info: Info) -> ProductPriceRange | None:
@@ -342,11 +340,13 @@ NODE_TYPES: dict[str, Any] = {
 }
 
 
-def to_node(found: tuple[str, Any] | None) -> Node | None:
+def to_node(found: tuple[str, Any] | None, info: Info) -> Node | None:
     """The GraphQL object for a (type name, row) pair from `resolvers.catalog.node`."""
     if found is None:
         return None
     type_name, row = found
+    if type_name == "ProductVariant":
+        return ProductVariant.from_row(row, info.context.settings.currency_code)
     return NODE_TYPES[type_name].from_row(row)
 
 
@@ -356,13 +356,13 @@ class CatalogQuery:
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
     ) -> Node | None:
-        return to_node(await catalog.node(info.context, id))
+        return to_node(await catalog.node(info.context, id), info)
 
     @strawberry.field(description="Fetch up to 100 objects by global ID, in the order given.")
     async def nodes(
         self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")]
     ) -> list[Node | None]:
-        return [to_node(found) for found in await catalog.nodes(info.context, list(ids))]
+        return [to_node(found, info) for found in await catalog.nodes(info.context, list(ids))]
 
     @strawberry.field(description="One visible product by ID or slug; an error names what was not found.")
     async def product(

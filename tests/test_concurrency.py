@@ -62,9 +62,7 @@ async def test_sibling_loaders_share_one_connection_one_statement_at_a_time(api)
 
 async def test_concurrent_requests_each_get_their_own_answer(api):
     # given: 12 requests in flight at once, each asking something different
-    queries = [
-        f'{{ product(slug: "{slug}") {{ slug variants {{ sku }} }} }}' for slug in await _slugs(api, 12)
-    ]
+    queries = [f'{{ product(slug: "{slug}") {{ slug variants {{ sku }} }} }}' for slug in await _slugs(api, 12)]
     # when
     results = await asyncio.gather(*(api.query(query) for query in queries))
     # then

@@ -47,9 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT_CORE = REPO_ROOT / "playground" / "node_modules" / "playwright-core"
 SMOKE_SCRIPT = REPO_ROOT / "tests" / "browser" / "graphiql_smoke.mjs"
-SCREENSHOT = Path(
-    os.environ.get("GRAPHIQL_SCREENSHOT", REPO_ROOT / "var" / "test-artifacts" / "graphiql_smoke.png")
-)
+SCREENSHOT = Path(os.environ.get("GRAPHIQL_SCREENSHOT", REPO_ROOT / "var" / "test-artifacts" / "graphiql_smoke.png"))
 
 # What the browser test runs and expects to see in GraphiQL's result pane. It
 # holds for any schema whose root query type is called Query, so it stays
@@ -196,9 +194,7 @@ def test_response_sets_csp_and_no_cache(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "/graphql/assets/graphiql.min.js?v=" in body
 
 
-def test_response_without_built_assets_says_how_to_build(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_response_without_built_assets_says_how_to_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path / "missing")
 
     assert not playground_available()
@@ -213,18 +209,14 @@ def test_response_without_built_assets_says_how_to_build(
 # --------------------------------------------------------------------------- the assets
 
 
-async def test_routes_serve_a_build_with_cache_headers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+async def test_routes_serve_a_build_with_cache_headers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path / "graphiql")
     _fake_build(tmp_path / "graphiql")
 
     async with _assets_client() as client:
         plain = await client.get("/graphql/assets/bootstrap.js")
         versioned = await client.get("/graphql/assets/bootstrap.js?v=abc")
-        revalidated = await client.get(
-            "/graphql/assets/bootstrap.js", headers={"If-None-Match": plain.headers["etag"]}
-        )
+        revalidated = await client.get("/graphql/assets/bootstrap.js", headers={"If-None-Match": plain.headers["etag"]})
         missing = await client.get("/graphql/assets/nope.js")
         escape = await client.get("/graphql/assets/%2E%2E/playground.py")
 
@@ -237,9 +229,7 @@ async def test_routes_serve_a_build_with_cache_headers(
     assert escape.status_code == 404
 
 
-async def test_routes_answer_404_not_500_when_not_built(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+async def test_routes_answer_404_not_500_when_not_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path / "missing")
 
     async with _assets_client(raise_app_exceptions=False) as client:
@@ -270,9 +260,7 @@ def test_built_page_references_only_built_files() -> None:
     manifest = _built_manifest()
     built = {f["name"] for f in manifest["files"]}
     refs = _parse(graphiql_html())
-    names = {
-        u.removeprefix(ASSET_PREFIX + "/").split("?")[0] for u in refs.urls if u.startswith(ASSET_PREFIX)
-    }
+    names = {u.removeprefix(ASSET_PREFIX + "/").split("?")[0] for u in refs.urls if u.startswith(ASSET_PREFIX)}
     assert names <= built, names - built
 
 
