@@ -13,17 +13,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
 from app.settings import Settings
 
-__all__ = ["RequestDatabase", "create_engine"]
+__all__ = ["RequestDatabase", "create_engine", "ensure_sqlite_folder"]
 
 log = logging.getLogger("storefront.db")
 
@@ -31,7 +32,7 @@ log = logging.getLogger("storefront.db")
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas."""
     if settings.is_sqlite:
-        _ensure_sqlite_folder(settings)
+        ensure_sqlite_folder(settings.database_url)
         engine = create_async_engine(
             settings.database_url, connect_args={"timeout": 30}, json_deserializer=orjson.loads
         )
@@ -49,12 +50,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _ensure_sqlite_folder(settings: Settings) -> None:
-    database = settings.url.database
-    if database and database != ":memory:":
-        from pathlib import Path
-
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def ensure_sqlite_folder(database_url: str) -> None:
+    """Create the folder of an SQLite database file (var/ on a fresh checkout); no-op for other URLs."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

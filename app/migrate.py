@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import ensure_sqlite_folder
+
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -26,6 +28,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Upgrade the database to the given revision (head by default); safe to run repeatedly."""
+    ensure_sqlite_folder(database_url)
     _in_thread(command.upgrade, alembic_config(database_url), revision)
 
 
