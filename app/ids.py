@@ -19,19 +19,19 @@ def encode_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
-def decode_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
+def decode_global_id(value: str, expected: str | None = None, field: str = "id") -> tuple[str, int]:
     """Decode an opaque ID to (type name, primary key); raise UserInputError when it is malformed.
 
-    With `expected`, an ID of another type is an error too.
+    With `expected`, an ID of another type is an error too; `field` names the argument in the error.
     """
-    type_name, pk = _decode(value)
+    type_name, pk = _decode(value, field)
     if expected is not None and type_name != expected:
-        raise UserInputError(f"Expected a {expected} ID, got a {type_name} ID: {value!r}", field="id")
+        raise UserInputError(f"Expected a {expected} ID, got a {type_name} ID: {value!r}", field=field)
     return type_name, pk
 
 
-def _decode(value: str) -> tuple[str, int]:
-    malformed = UserInputError(f"Malformed global ID: {value[:MAX_ID_LENGTH]!r}", field="id")
+def _decode(value: str, field: str) -> tuple[str, int]:
+    malformed = UserInputError(f"Malformed global ID: {value[:MAX_ID_LENGTH]!r}", field=field)
     if not value or len(value) > MAX_ID_LENGTH:
         raise malformed
     try:

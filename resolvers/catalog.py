@@ -73,7 +73,7 @@ def product_filter(request: ProductQuery) -> sql.ProductFilter:
         raise UserInputError("Filter by `category` or by `categorySlug`, not both", field="filter.category")
     category_pk = None
     if request.category_id is not None:
-        category_pk = decode_global_id(request.category_id, expected="Category")[1]
+        category_pk = decode_global_id(request.category_id, expected="Category", field="filter.category")[1]
     _check_price_range(request.min_price, request.max_price)
     return sql.ProductFilter(
         category_id=category_pk,
@@ -129,31 +129,33 @@ async def products(ctx: Context, request: ProductQuery) -> Connection:
 
 async def product(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
     """One visible product by global ID or slug; NotFoundError when there is none."""
-    if (id is None) == (slug is None):
-        raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
-    if id is not None:
-        row = await ctx.loaders.get(L.ProductByIdLoader).load(decode_global_id(id, expected="Product")[1])
-        if row is None:
-            raise NotFoundError(f"No product with ID {id!r}", field="id")
-        return row
-    row = await ctx.loaders.get(L.ProductBySlugLoader).load(slug) if _possible_slug(slug) else None
-    if row is None:
-        raise NotFoundError(f"No product with slug {slug!r}", field="slug")
-    return row
+    return await _by_id_or_slug(ctx, "Product", id, slug, L.ProductByIdLoader, L.ProductBySlugLoader)
 
 
 async def category(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
     """One category by global ID or slug; NotFoundError when there is none."""
+    return await _by_id_or_slug(ctx, "Category", id, slug, L.CategoryByIdLoader, L.CategoryBySlugLoader)
+
+
+async def _by_id_or_slug(
+    ctx: Context,
+    type_name: str,
+    id: str | None,
+    slug: str | None,
+    by_id: type[L.BaseLoader],
+    by_slug: type[L.BaseLoader],
+) -> Any:
     if (id is None) == (slug is None):
         raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
+    noun = type_name.lower()
     if id is not None:
-        row = await ctx.loaders.get(L.CategoryByIdLoader).load(decode_global_id(id, expected="Category")[1])
+        row = await ctx.loaders.get(by_id).load(decode_global_id(id, expected=type_name)[1])
         if row is None:
-            raise NotFoundError(f"No category with ID {id!r}", field="id")
+            raise NotFoundError(f"No {noun} with ID {id!r}", field="id")
         return row
-    row = await ctx.loaders.get(L.CategoryBySlugLoader).load(slug) if _possible_slug(slug) else None
+    row = await ctx.loaders.get(by_slug).load(slug) if _possible_slug(slug) else None
     if row is None:
-        raise NotFoundError(f"No category with slug {slug!r}", field="slug")
+        raise NotFoundError(f"No {noun} with slug {slug!r}", field="slug")
     return row
 
 

@@ -558,9 +558,9 @@ FILTER_ERRORS = {
     "category with a product ID": (
         {"category": encode_global_id("Product", 1)},
         f"Expected a Category ID, got a Product ID: {encode_global_id('Product', 1)!r}",
-        "id",
+        "filter.category",
     ),
-    "malformed category ID": ({"category": "nope"}, "Malformed global ID: 'nope'", "id"),
+    "malformed category ID": ({"category": "nope"}, "Malformed global ID: 'nope'", "filter.category"),
     "eleven words": ({"query": " ".join(["tee"] * 11)}, "A search takes at most 10 words", "filter.query"),
     "a long word": ({"query": "t" * 101}, "Search words are at most 100 characters", "filter.query"),
 }  # fmt: skip
