@@ -309,3 +309,60 @@ def image_url(ctx: Context, row: Any, width: int | None, height: int | None) -> 
     if not params:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(params)
+
+
+# -- per-level versions of the relation resolvers above: one call for all parents of a level --------
+
+
+async def _load_each(loader: L.BaseLoader, keys: list[Any]) -> list[Any]:
+    """Load every non-None key in one batch; None keys give None, in order."""
+    found = iter(await loader.load_many([key for key in keys if key is not None]))
+    return [None if key is None else next(found) for key in keys]
+
+
+def products_categories(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`product_category` for many products at once."""
+    return _load_each(ctx.loaders.get(L.CategoryByIdLoader), [row.category_id for row in rows])
+
+
+def categories_parents(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`category_parent` for many categories at once."""
+    return _load_each(ctx.loaders.get(L.CategoryByIdLoader), [row.parent_id for row in rows])
+
+
+def categories_children(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`category_children` for many categories at once."""
+    return _load_each(ctx.loaders.get(L.ChildCategoriesByParentLoader), [row.id for row in rows])
+
+
+def products_variants(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`product_variants` for many products at once."""
+    return _load_each(ctx.loaders.get(L.VariantsByProductLoader), [row.id for row in rows])
+
+
+def products_variant_summaries(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`product_variant_summary` for many products at once."""
+    return _load_each(ctx.loaders.get(L.VariantAggregatesByProductLoader), [row.id for row in rows])
+
+
+def products_ratings(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`product_rating` for many products at once."""
+    return _load_each(ctx.loaders.get(L.RatingByProductLoader), [row.id for row in rows])
+
+
+async def products_images(ctx: Context, rows: list[Any], first: int) -> list[Any]:
+    """`product_images` for many products at once."""
+    if not 1 <= first <= MAX_IMAGES:
+        raise UserInputError(f"`first` must be between 1 and {MAX_IMAGES}; got {first}", field="first")
+    return await _load_each(ctx.loaders.get(L.FirstImagesByProductLoader), [(row.id, first) for row in rows])
+
+
+async def products_featured_images(ctx: Context, rows: list[Any]) -> list[Any]:
+    """`product_featured_image` for many products at once."""
+    firsts = await _load_each(ctx.loaders.get(L.FirstImagesByProductLoader), [(row.id, 1) for row in rows])
+    return [found[0] if found else None for found in firsts]
+
+
+def variants_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """`variant_product` for many variants at once."""
+    return _load_each(ctx.loaders.get(L.ProductByIdLoader), [row.product_id for row in rows])

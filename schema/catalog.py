@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import Info
 
+from app.executor import BATCH_METADATA_KEY
 from app.ids import encode_global_id
 from app.pagination import PageArgs
 from resolvers import catalog
@@ -21,6 +23,18 @@ __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Re
 def _utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without a zone; they were written in UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _per_level(load: Callable[..., Awaitable[list[Any]]], convert: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """Field metadata declaring the field's per-level resolver for the planned executor (app/executor.py):
+    `load(context, rows, **arguments)` gives what the field's resolver loads for each row, in order, and
+    `convert(context, value)` turns each into the field's value, exactly as the resolver does."""
+
+    async def batch(context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[Any]:
+        values = await load(context, [source.row for source in sources], **arguments)
+        return [convert(context, value) for value in values]
+
+    return {BATCH_METADATA_KEY: batch}
 
 
 @strawberry.type(description="An amount of money in one currency.")
@@ -109,11 +123,17 @@ class Category(Node):
             position=row.position,
         )
 
-    @strawberry.field(description="The parent category; null at the top of the tree.")
+    @strawberry.field(
+        description="The parent category; null at the top of the tree.",
+        metadata=_per_level(catalog.categories_parents, lambda _ctx, row: _maybe(Category, row)),
+    )
     async def parent(self, info: Info) -> Category | None:
         return _maybe(Category, await catalog.category_parent(info.context, self.row))
 
-    @strawberry.field(description="The direct subcategories, by position.")
+    @strawberry.field(
+        description="The direct subcategories, by position.",
+        metadata=_per_level(catalog.categories_children, lambda _ctx, rows: [Category.from_row(r) for r in rows]),
+    )
     async def children(self, info: Info) -> list[Category]:
         return [Category.from_row(row) for row in await catalog.category_children(info.context, self.row)]
 
@@ -191,7 +211,10 @@ class ProductVariant(Node):
             compare_at_price=None if compare_at is None else Money(amount=compare_at, currency_code=currency_code),
         )
 
-    @strawberry.field(description="The product this variant belongs to.")
+    @strawberry.field(
+        description="The product this variant belongs to.",
+        metadata=_per_level(catalog.variants_products, lambda _ctx, row: Product.from_row(row)),
+    )
     async def product(self, info: Info) -> Product:
         return Product.from_row(await catalog.variant_product(info.context, self.row))
 
@@ -245,37 +268,45 @@ class Product(Node):
             updated_at=_utc(row.updated_at),
         )
 
-    @strawberry.field(description="The category the product is filed under; null when uncategorised.")
+    @strawberry.field(
+        description="The category the product is filed under; null when uncategorised.",
+        metadata=_per_level(catalog.products_categories, lambda _ctx, row: _maybe(Category, row)),
+    )
     async def category(self, info: Info) -> Category | None:
         return _maybe(Category, await catalog.product_category(info.context, self.row))
 
-    @strawberry.field(description="Every variant, by position.")
+    @strawberry.field(
+        description="Every variant, by position.",
+        metadata=_per_level(catalog.products_variants, lambda ctx, rows: _variants(ctx, rows)),
+    )
     async def variants(self, info: Info) -> list[ProductVariant]:
-        currency = info.context.settings.currency_code
-        return [
-            ProductVariant.from_row(row, currency) for row in await catalog.product_variants(info.context, self.row)
-        ]
+        return _variants(info.context, await catalog.product_variants(info.context, self.row))
 
-    @strawberry.field(description="The lowest and highest variant price; null when there are no variants.")
+    @strawberry.field(
+        description="The lowest and highest variant price; null when there are no variants.",
+        metadata=_per_level(catalog.products_variant_summaries, lambda ctx, summary: _price_range(ctx, summary)),
+    )
     async def price_range(self, info: Info) -> ProductPriceRange | None:
-        summary = await catalog.product_variant_summary(info.context, self.row)
-        if summary is None:
-            return None
-        return ProductPriceRange(
-            min_variant_price=Money(amount=summary.min_price, currency_code=info.context.settings.currency_code),
-            max_variant_price=Money(amount=summary.max_price, currency_code=info.context.settings.currency_code),
-        )
+        return _price_range(info.context, await catalog.product_variant_summary(info.context, self.row))
 
-    @strawberry.field(description="Whether any variant is in stock.")
+    @strawberry.field(
+        description="Whether any variant is in stock.",
+        metadata=_per_level(catalog.products_variant_summaries, lambda _ctx, summary: _in_stock(summary)),
+    )
     async def available_for_sale(self, info: Info) -> bool:
-        summary = await catalog.product_variant_summary(info.context, self.row)
-        return summary is not None and summary.in_stock > 0
+        return _in_stock(await catalog.product_variant_summary(info.context, self.row))
 
-    @strawberry.field(description="The first image, for listings; null when there are none.")
+    @strawberry.field(
+        description="The first image, for listings; null when there are none.",
+        metadata=_per_level(catalog.products_featured_images, lambda _ctx, row: _maybe(Image, row)),
+    )
     async def featured_image(self, info: Info) -> Image | None:
         return _maybe(Image, await catalog.product_featured_image(info.context, self.row))
 
-    @strawberry.field(description="The first images, by position.")
+    @strawberry.field(
+        description="The first images, by position.",
+        metadata=_per_level(catalog.products_images, lambda _ctx, rows: [Image.from_row(r) for r in rows]),
+    )
     async def images(
         self,
         info: Info,
@@ -283,12 +314,12 @@ class Product(Node):
     ) -> list[Image]:
         return [Image.from_row(row) for row in await catalog.product_images(info.context, self.row, first)]
 
-    @strawberry.field(description="The average rating and the number of reviews.")
+    @strawberry.field(
+        description="The average rating and the number of reviews.",
+        metadata=_per_level(catalog.products_ratings, lambda _ctx, found: _rating(found)),
+    )
     async def rating(self, info: Info) -> ProductRating:
-        found = await catalog.product_rating(info.context, self.row)
-        if found is None:
-            return ProductRating(average=None, count=0)
-        return ProductRating(average=_two_places(found.average), count=found.count)
+        return _rating(await catalog.product_rating(info.context, self.row))
 
     @strawberry.field(description="The product's reviews, newest first.")
     async def reviews(
@@ -320,6 +351,31 @@ def _product_query(
         sort_key=sort_key.value,
         reverse=reverse,
     )
+
+
+def _variants(ctx: Any, rows: list[Any]) -> list[ProductVariant]:
+    currency = ctx.settings.currency_code
+    return [ProductVariant.from_row(row, currency) for row in rows]
+
+
+def _price_range(ctx: Any, summary: Any) -> ProductPriceRange | None:
+    if summary is None:
+        return None
+    currency = ctx.settings.currency_code
+    return ProductPriceRange(
+        min_variant_price=Money(amount=summary.min_price, currency_code=currency),
+        max_variant_price=Money(amount=summary.max_price, currency_code=currency),
+    )
+
+
+def _in_stock(summary: Any) -> bool:
+    return summary is not None and summary.in_stock > 0
+
+
+def _rating(found: Any) -> ProductRating:
+    if found is None:
+        return ProductRating(average=None, count=0)
+    return ProductRating(average=_two_places(found.average), count=found.count)
 
 
 def _two_places(value: Any) -> float:
