@@ -375,8 +375,9 @@ class _Run:
         return_type = definition.type
         attribute = plan.attribute
         if attribute is not None and is_leaf_type(_named(return_type)):
-            self._read_leaves(plan, attribute, return_type, items)
-            return
+            items = self._read_leaves(plan, attribute, return_type, items)
+            if not items:
+                return
         try:
             arguments = self._arguments(plan)
         except Exception as error:
@@ -393,7 +394,7 @@ class _Run:
             field_path = Path(path, key, object_type.name)
             try:
                 if attribute is not None:
-                    value = getattr(source, attribute, None)
+                    value = getattr(source, attribute)  # as strawberry's default resolver: getattr
                 elif resolve is None:
                     value = _default_resolver(source, plan.name)
                 else:
@@ -445,26 +446,21 @@ class _Run:
         attribute: str,
         return_type: Any,
         items: list[tuple[Any, dict[str, Any], Link, Path | None]],
-    ) -> None:
+    ) -> list[tuple[Any, dict[str, Any], Link, Path | None]]:
+        """Copy plain scalar attributes straight into the results; return the items that need the general path."""
         key = plan.key
-        nonnull = is_non_null_type(return_type)
-        leaf_type = return_type.of_type if nonnull else return_type
-        fast = _FAST_LEAVES.get(leaf_type)
-        for source, result, link, path in items:
-            value = getattr(source, attribute, None)
-            if fast is not None and type(value) is fast[0] and fast[1](value):
-                result[key] = value
-                continue
-            result[key] = None
-            if _is_awaitable(value) or not is_leaf_type(leaf_type) or isinstance(value, Exception):
-                # Rare: hand it to the general path.
-                self._complete_field(plan, link, Path(path, key, plan.parent_type), value, {})
-                continue
-            field_path = Path(path, key, plan.parent_type)
-            try:
-                result[key] = self._complete_value(return_type, plan, value, link, key, field_path, {})
-            except Exception as error:
-                self._field_error(error, plan, link, field_path, return_type)
+        fast = _FAST_LEAVES.get(return_type.of_type if is_non_null_type(return_type) else return_type)
+        if fast is None:
+            return items
+        exact_type, valid = fast
+        slow = []
+        for item in items:
+            value = getattr(item[0], attribute, _MISSING)
+            if type(value) is exact_type and valid(value):
+                item[1][key] = value
+            else:
+                slow.append(item)
+        return slow
 
     def _arguments(self, plan: FieldPlan) -> Any:
         found = self.arguments.get(id(plan))
@@ -710,6 +706,7 @@ async def _settle(pending: list[_Pending]) -> None:
 
 
 _DONE = object()
+_MISSING = object()
 
 
 def _step(entry: _Pending, iterator: Any) -> Any:
