@@ -16,7 +16,7 @@ from starlette.routing import Route
 from app import migrate
 from app.context import Context
 from app.db import create_engine, request_database
-from app.graphql_http import GraphQLHTTP
+from app.graphql_http import GraphQLHTTP, wants_html
 from app.observability import Metrics, RequestIdMiddleware, configure_logging, current_request_id
 from app.playground import playground_response, playground_routes
 from app.settings import Settings, load_settings
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
 
     async def graphql_endpoint(request: Request) -> Response:
-        if settings.debug and _wants_playground(request):
+        if settings.debug and wants_html(request):
             return playground_response()
         return await graphql.handle(request)
 
@@ -75,14 +75,6 @@ class _Wrap:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
-
-
-def _wants_playground(request: Request) -> bool:
-    return (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "query" not in request.query_params
-    )
 
 
 def _context_factory(settings: Settings, engine: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.db import RequestDatabase
@@ -22,7 +22,6 @@ class Context:
     request: Any = None
     viewer: Any = None
     request_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_request(cls, settings: Settings, db: RequestDatabase, request: Any = None, request_id: str = "") -> Context:
