@@ -75,7 +75,15 @@ class RequestDatabase:
         self._connection: AsyncConnection | None = None
 
     async def fetch_all(self, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row]:
-        """Run one statement and return all its rows."""
+        """Run one statement and return all its rows.
+
+        The statement runs in a task of its own: the planned executor drives resolvers inside the
+        request's task, and SQLAlchemy's pool timeout (asyncio.timeout) cancels the *current* task when
+        it expires, which must be this one, not the whole request.
+        """
+        return await asyncio.ensure_future(self._fetch_all(statement, params))
+
+    async def _fetch_all(self, statement: Executable, params: dict[str, Any] | None) -> Sequence[Row]:
         async with self._lock:
             connection = await self._connect()
             result = await connection.execute(statement, params or {})

@@ -19,6 +19,10 @@ propagation (an error nulls the nearest nullable position; errors below an alrea
 are dropped, as graphql-core's CollectedErrors does), errors with paths and locations. Operations it
 does not plan (mutations, subscriptions, `@defer`/`@stream`, disabled error propagation) go to the
 reference executor; see `supports`.
+
+One constraint comes with the trampoline: resolvers run inside the request's task, so code that
+cancels the *current* task to enforce a deadline (`asyncio.timeout`, as SQLAlchemy's pool checkout
+does) must run in a task of its own; `RequestDatabase.fetch_all` does so for every statement.
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+import pytest
 from sqlalchemy import event, text
 
 from app.db import RequestDatabase
+from tests.conftest import serve, settings_for
 
 SIBLINGS = """
 {
@@ -92,3 +95,28 @@ async def test_request_database_serialises_concurrent_statements(api):
 async def _slugs(api, count):
     result = await api.query(f"{{ products(first: {count}) {{ nodes {{ slug }} }} }}")
     return [node["slug"] for node in result["data"]["products"]["nodes"]]
+
+
+async def test_a_pool_timeout_is_a_clear_error_on_both_executors(catalog_url, backend, executor):
+    # given: a pool of one connection, held by someone else, and a short pool timeout
+    if backend != "postgresql":
+        pytest.skip("the SQLite engine does not use the sized pool")
+    settings = replace(
+        settings_for(catalog_url, fast_executor=executor == "fast"),
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=0.3,
+    )
+    async with serve(settings) as api:
+        holder = RequestDatabase(api.engine)
+        await holder.fetch_all(text("SELECT 1"))
+        try:
+            # when
+            response = await api.client.post("/graphql", json={"query": "{ products(first: 1) { nodes { id } } }"})
+        finally:
+            await holder.close()
+        # then: the view's answer for an unreachable database, not a 500 or a cancelled request
+        assert response.status_code == 503
+        assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        # and the app recovers once a connection is free
+        assert (await api.query("{ products(first: 1) { nodes { id } } }"))["data"]["products"]["nodes"]
