@@ -21,6 +21,7 @@ __all__ = [
     "product_conditions",
     "products",
     "reviews",
+    "row_count",
     "variants",
 ]
 
@@ -150,6 +151,11 @@ def filtered_products(product_filter: ProductFilter) -> Select[Any]:
 def products_count(product_filter: ProductFilter) -> Select[Any]:
     """COUNT(*) of the visible products matching a filter."""
     return select(func.count()).select_from(products).where(visible_products(), *product_conditions(product_filter))
+
+
+def row_count(query: Select[Any]) -> Select[Any]:
+    """COUNT(*) of the rows a query returns."""
+    return select(func.count()).select_from(query.subquery())
 
 
 def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:

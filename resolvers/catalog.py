@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +41,8 @@ MAX_NODES = 100
 MAX_IMAGES = 50
 MAX_SEARCH_TERMS = 10
 MAX_TERM_LENGTH = 100
+MAX_SLUG_LENGTH = 200
+MAX_IMAGE_SIDE = 5000
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,7 @@ async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> C
         ctx.loaders.get(L.CategoryByIdLoader).prime(row.id, row)
 
     async def count() -> int:
-        from sqlalchemy import func, select
-
-        return (await ctx.db.fetch_all(select(func.count()).select_from(base.subquery())))[0][0]
+        return (await ctx.db.fetch_all(sql.row_count(base)))[0][0]
 
     return Connection(to_page(rows, window), keyset, count)
 
@@ -198,24 +199,26 @@ async def nodes(ctx: Context, ids: list[str]) -> list[tuple[str, Any] | None]:
     """Several nodes at once, in the order asked, batched per type."""
     if len(ids) > MAX_NODES:
         raise UserInputError(f"`nodes` takes at most {MAX_NODES} IDs; got {len(ids)}", field="ids")
-    import asyncio
-
     return list(await asyncio.gather(*(node(ctx, id) for id in ids)))
+
+
+# The per-object relation resolvers are the per-level ones (at the end of this module) on one row, so
+# both executors read relations through the same code.
 
 
 def product_category(ctx: Context, row: Any) -> Awaitable[Any]:
     """The category of a product (None when it has none)."""
-    return _none() if row.category_id is None else ctx.loaders.get(L.CategoryByIdLoader).load(row.category_id)
+    return _one(products_categories(ctx, [row]))
 
 
 def category_parent(ctx: Context, row: Any) -> Awaitable[Any]:
     """The parent of a category (None at the top of the tree)."""
-    return _none() if row.parent_id is None else ctx.loaders.get(L.CategoryByIdLoader).load(row.parent_id)
+    return _one(categories_parents(ctx, [row]))
 
 
 def category_children(ctx: Context, row: Any) -> Awaitable[list[Any]]:
     """The child categories of a category, by position."""
-    return ctx.loaders.get(L.ChildCategoriesByParentLoader).load(row.id)
+    return _one(categories_children(ctx, [row]))
 
 
 async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Connection:
@@ -235,30 +238,27 @@ async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Co
 
 def product_variants(ctx: Context, row: Any) -> Awaitable[list[Any]]:
     """Every variant of a product, by position."""
-    return ctx.loaders.get(L.VariantsByProductLoader).load(row.id)
+    return _one(products_variants(ctx, [row]))
 
 
 def product_variant_summary(ctx: Context, row: Any) -> Awaitable[Any]:
     """Lowest and highest price and the in-stock count of a product's variants (None without variants)."""
-    return ctx.loaders.get(L.VariantAggregatesByProductLoader).load(row.id)
+    return _one(products_variant_summaries(ctx, [row]))
 
 
 def product_rating(ctx: Context, row: Any) -> Awaitable[Any]:
     """The average rating and review count of a product (None without reviews)."""
-    return ctx.loaders.get(L.RatingByProductLoader).load(row.id)
+    return _one(products_ratings(ctx, [row]))
 
 
-async def product_images(ctx: Context, row: Any, first: int) -> list[Any]:
+def product_images(ctx: Context, row: Any, first: int) -> Awaitable[list[Any]]:
     """The first images of a product, by position."""
-    if not 1 <= first <= MAX_IMAGES:
-        raise UserInputError(f"`first` must be between 1 and {MAX_IMAGES}; got {first}", field="first")
-    return await ctx.loaders.get(L.FirstImagesByProductLoader).load((row.id, first))
+    return _one(products_images(ctx, [row], first))
 
 
-async def product_featured_image(ctx: Context, row: Any) -> Any:
+def product_featured_image(ctx: Context, row: Any) -> Awaitable[Any]:
     """The first image of a product, or None."""
-    found = await ctx.loaders.get(L.FirstImagesByProductLoader).load((row.id, 1))
-    return found[0] if found else None
+    return _one(products_featured_images(ctx, [row]))
 
 
 async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> Connection:
@@ -276,22 +276,12 @@ async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> Connection:
 
 def variant_product(ctx: Context, row: Any) -> Awaitable[Any]:
     """The product a variant belongs to."""
-    return ctx.loaders.get(L.ProductByIdLoader).load(row.product_id)
-
-
-MAX_SLUG_LENGTH = 200
+    return _one(variants_products(ctx, [row]))
 
 
 def _possible_slug(slug: str | None) -> bool:
     """False for a slug no row can have (too long, or a NUL PostgreSQL refuses in text): no query needed."""
     return slug is not None and len(slug) <= MAX_SLUG_LENGTH and "\x00" not in slug
-
-
-async def _none() -> None:
-    return None
-
-
-MAX_IMAGE_SIDE = 5000
 
 
 def image_url(ctx: Context, row: Any, width: int | None, height: int | None) -> str:
@@ -312,6 +302,10 @@ def image_url(ctx: Context, row: Any, width: int | None, height: int | None) -> 
 
 
 # -- per-level versions of the relation resolvers above: one call for all parents of a level --------
+
+
+async def _one(values: Awaitable[list[Any]]) -> Any:
+    return (await values)[0]
 
 
 async def _load_each(loader: L.BaseLoader, keys: list[Any]) -> list[Any]:
