@@ -10,6 +10,10 @@ work is the same for every object of a list, so this executor:
   dataloader sees the whole level in one batch;
 - reads plain (default-resolver) fields with `getattr` and passes strings, ints and booleans through
   without calling their scalar's serializer;
+- completes values with functions made once per planned field for its return type (non-null, list,
+  leaf, object), so a value's completion does no type inspection;
+- keeps one `Link` per object and list for null propagation, and builds response paths from the links
+  only when an error or a resolver's `info` needs one;
 - drives the awaitables of a level itself (a small trampoline over their `__await__` iterators) and
   waits for the futures they block on together, instead of creating a task per awaitable.
 
@@ -28,10 +32,12 @@ does) must run in a task of its own; `RequestDatabase.fetch_all` does so for eve
 from __future__ import annotations
 
 import asyncio
+import inspect as inspect_module
 import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from types import GeneratorType
 from typing import Any, TypeGuard
 
 from graphql import (
@@ -75,8 +81,6 @@ UNSUPPORTED_DIRECTIVES = frozenset({"defer", "stream", "experimental_disable_err
 PLAN_CACHE_SIZE = 500
 MAX_INT = 2**31 - 1
 MIN_INT = -(2**31)
-# Values of these types are never awaitable, so reading them skips the awaitable check.
-PLAIN_TYPES = frozenset({str, int, float, bool, type(None), list, dict, tuple})
 STRAWBERRY_DEFINITION = "strawberry-definition"
 # A field may declare, in its metadata under this key, `batch(context, sources, arguments)` returning (an
 # awaitable of) the list of values its resolver would give for each source, in order. The planned
@@ -84,34 +88,49 @@ STRAWBERRY_DEFINITION = "strawberry-definition"
 BATCH_METADATA_KEY = "storefront.batch"
 
 
+# Whether values of a type are awaitable, by type: `await` looks `__await__` up on the type, and asking an
+# instance would run `__getattr__` of lazy objects (schema/lazy.py) for a miss every time.
+_AWAITABLE_TYPES: dict[type, bool] = dict.fromkeys((str, int, float, bool, type(None), list, dict, tuple), False)
+
+
 def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
-    return type(value) not in PLAIN_TYPES and hasattr(value, "__await__")
+    value_type = type(value)
+    awaitable = _AWAITABLE_TYPES.get(value_type)
+    if awaitable is None:
+        if value_type is GeneratorType:  # a generator-based coroutine is awaitable by its code flags
+            return inspect_module.isawaitable(value)
+        awaitable = _AWAITABLE_TYPES[value_type] = hasattr(value_type, "__await__")
+    return awaitable
 
 
-@dataclass(slots=True)
-class FieldPlan:
-    """How to produce one response key of an object: which field, how to read it, what it returns."""
-
-    key: str
-    name: str
-    parent_type: str
-    nodes: list[FieldNode]
-    definition: GraphQLField | None
-    attribute: str | None  # set when the field is a plain attribute read (strawberry's default resolver)
-    is_typename: bool
-    batch: Callable[..., Any] | None = None  # the field's declared per-level resolver, if any
+Completer = Callable[[Any, "Link", "str | int", "_Run"], Any]
 
 
-@dataclass(slots=True)
 class Link:
-    """A result container (object dict or list) and where it sits in its parent, for null propagation."""
+    """A result container (object dict or list), where it sits in its parent, and for an object its source.
 
-    container: Any
-    parent: Link | None
-    key: str | int | None
-    nonnull: bool
-    dead: bool = False
-    item_type: Any = None  # for a list: the type of its items
+    Links make null propagation possible (an error nulls the nearest nullable position upwards) and give
+    response paths on demand (`_path`), so no path is built for a position that never fails.
+    """
+
+    __slots__ = ("container", "dead", "key", "nonnull", "parent", "source", "type_name")
+
+    def __init__(
+        self,
+        container: Any,
+        parent: Link | None,
+        key: str | int | None,
+        nonnull: bool,
+        source: Any = None,
+        type_name: str | None = None,
+    ) -> None:
+        self.container = container
+        self.parent = parent
+        self.key = key
+        self.nonnull = nonnull  # whether the position this container fills is non-null
+        self.source = source
+        self.type_name = type_name  # the object type's name; None for a list
+        self.dead = False
 
     def alive(self) -> bool:
         """False when this container or one of its ancestors was nulled by propagation."""
@@ -123,30 +142,59 @@ class Link:
         return True
 
 
+def _link_path(link: Link) -> Path | None:
+    """The response path of a container (None for the root)."""
+    parent, key = link.parent, link.key
+    if parent is None or key is None:
+        return None
+    return Path(_link_path(parent), key, parent.type_name)
+
+
+def _path(link: Link, key: str | int) -> Path:
+    """The response path of the position `key` inside `link`'s container."""
+    return Path(_link_path(link), key, link.type_name)
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    """How to produce one response key of an object: which field, how to read it, how to complete it."""
+
+    key: str
+    name: str
+    parent_type: str
+    nodes: list[FieldNode]
+    definition: GraphQLField | None
+    attribute: str | None  # set when the field is a plain attribute read (strawberry's default resolver)
+    is_typename: bool
+    batch: Callable[..., Any] | None = None  # the field's declared per-level resolver, if any
+    nonnull: bool = False
+    complete: Completer | None = None  # completes a resolved value for the return type; raises on error
+    leaf: tuple[type, Callable[[Any], bool]] | None = None  # a leaf value of this exact type is itself
+
+
 class _Batch:
     """Every object of one level that has the same runtime type and selection."""
 
-    __slots__ = ("items", "nodes", "object_type")
+    __slots__ = ("links", "nodes", "object_type")
 
     def __init__(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> None:
         self.object_type = object_type
         self.nodes = nodes
-        self.items: list[tuple[Any, dict[str, Any], Link, Path | None]] = []
+        self.links: list[Link] = []
 
 
 class _Pending:
     """A resolver result still to be awaited, with where its completed value goes.
 
-    For a batch resolver, `link` and `path` are lists: one position per source.
+    For a batch resolver, `link` is a list: one object link per source.
     """
 
-    __slots__ = ("awaitable", "link", "path", "plan", "result")
+    __slots__ = ("awaitable", "link", "plan", "result")
 
-    def __init__(self, awaitable: Any, plan: FieldPlan, link: Any, path: Any) -> None:
+    def __init__(self, awaitable: Any, plan: FieldPlan, link: Any) -> None:
         self.awaitable = awaitable
         self.plan = plan
         self.link = link
-        self.path = path
         self.result: Any = None
 
 
@@ -242,17 +290,18 @@ class _Run:
         self.arguments: dict[int, Any] = {}
         self.errors: list[GraphQLError] = []
         self.nulls: list[tuple[Link, str | int, bool]] = []
+        self.propagated = False  # whether any container was nulled: only then can a batch hold dead links
+        self.next_level: dict[Any, _Batch] = {}
         self.helpers = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
-        self.root: dict[str, Any] | None = {}
 
     async def execute(self) -> ExecutionResult:
         root_type = self.schema.query_type
         if root_type is None:  # validation rejects this before execution
             return ExecutionResult(None, [GraphQLError("Schema is not configured to execute query operation.")])
         data: dict[str, Any] = {}
-        root_link = Link(data, None, None, True)
+        root_link = Link(data, None, None, True, self.root_value, root_type.name)
         batch = _Batch(root_type, None)
-        batch.items.append((self.root_value, data, root_link, None))
+        batch.links.append(root_link)
         level = [batch]
         while level:
             level = await self._run_level(level)
@@ -274,7 +323,8 @@ class _Run:
         for selection_set in selection_sets:
             if selection_set is not None:
                 self._collect(object_type, selection_set, grouped, visited)
-        return [self._field_plan(object_type, key, field_nodes) for key, field_nodes in grouped.items()]
+        plans = [self._field_plan(object_type, key, field_nodes) for key, field_nodes in grouped.items()]
+        return [plan for plan in plans if plan.is_typename or plan.definition is not None]
 
     def _collect(
         self,
@@ -334,137 +384,145 @@ class _Run:
         attribute = None
         if definition is not None and getattr(definition.resolve, "_is_default", False):
             attribute = getattr(strawberry_field, "python_name", None)
-        return FieldPlan(key, name, object_type.name, nodes, definition, attribute, False, _batch_of(strawberry_field))
+        plan = FieldPlan(key, name, object_type.name, nodes, definition, attribute, False, _batch_of(strawberry_field))
+        if definition is not None:
+            return_type: Any = definition.type
+            plan.nonnull = is_non_null_type(return_type)
+            plan.complete = _Completers(plan).build(return_type, False)
+            plan.leaf = _FAST_LEAVES.get(return_type.of_type if plan.nonnull else return_type)
+        return plan
 
     # -- execution ----------------------------------------------------------------------------
 
     async def _run_level(self, level: list[_Batch]) -> list[_Batch]:
         next_level: dict[Any, _Batch] = {}
+        self.next_level = next_level  # where completers put the objects of the next level
         pending: list[_Pending] = []
         for batch in level:
-            items = [item for item in batch.items if item[2].alive()]
-            if not items:
-                continue
-            for plan in self._plan(batch.object_type, batch.nodes):
-                if plan.definition is None and not plan.is_typename:
+            links = batch.links
+            if self.propagated:
+                links = [link for link in links if link.alive()]
+                if not links:
                     continue
-                self._resolve_field(batch.object_type, plan, items, pending, next_level)
+            for plan in self._plan(batch.object_type, batch.nodes):
+                if plan.is_typename:
+                    name = batch.object_type.name
+                    for link in links:
+                        link.container[plan.key] = name
+                elif plan.attribute is not None:
+                    self._read_attribute(plan, plan.attribute, links, pending)
+                else:
+                    self._resolve_field(batch.object_type, plan, links, pending)
         if pending:
             await _settle(pending)
             for entry in pending:
                 if isinstance(entry.link, list):
-                    self._complete_batch(entry.plan, entry.link, entry.path, entry.result, next_level)
+                    self._complete_batch(entry.plan, entry.link, entry.result)
                 else:
-                    self._complete_field(entry.plan, entry.link, entry.path, entry.result, next_level)
+                    self._complete_field(entry.plan, entry.link, entry.result)
         for link, key, nonnull in self.nulls:
             _null_out(link, key, nonnull)
+            self.propagated = True
         self.nulls.clear()
         return list(next_level.values())
+
+    def _read_attribute(self, plan: FieldPlan, attribute: str, links: list[Link], pending: list[_Pending]) -> None:
+        """A default-resolver field for every object: `getattr`, as strawberry's default resolver does."""
+        key = plan.key
+        leaf = plan.leaf
+        exact_type, valid = leaf if leaf is not None else (_NoType, _never)
+        complete = plan.complete
+        assert complete is not None
+        for link in links:
+            container = link.container
+            try:
+                value = getattr(link.source, attribute)
+                if type(value) is exact_type and valid(value):
+                    container[key] = value
+                    continue
+                if _is_awaitable(value):
+                    container[key] = None
+                    pending.append(_Pending(value, plan, link))
+                    continue
+                container[key] = complete(value, link, key, self)
+            except Exception as error:
+                container[key] = None
+                self.position_error(error, plan, link, key, plan.nonnull)
 
     def _resolve_field(
         self,
         object_type: GraphQLObjectType,
         plan: FieldPlan,
-        items: list[tuple[Any, dict[str, Any], Link, Path | None]],
+        links: list[Link],
         pending: list[_Pending],
-        next_level: dict[Any, _Batch],
     ) -> None:
         key = plan.key
-        if plan.is_typename:
-            for _source, result, _link, _path in items:
-                result[key] = object_type.name
-            return
-        definition = plan.definition
-        assert definition is not None
-        return_type = definition.type
-        attribute = plan.attribute
-        if attribute is not None and is_leaf_type(_named(return_type)):
-            items = self._read_leaves(plan, attribute, return_type, items)
-            if not items:
-                return
         try:
             arguments = self._arguments(plan)
         except Exception as error:
-            for _source, result, link, path in items:
-                result[key] = None
-                self._field_error(error, plan, link, Path(path, key, object_type.name), return_type)
+            for link in links:
+                link.container[key] = None
+                self.position_error(error, plan, link, key, plan.nonnull)
             return
         if plan.batch is not None:
-            self._resolve_batch(object_type, plan, arguments, items, pending, next_level)
+            self._resolve_batch(plan, arguments, links, pending)
             return
-        resolve = definition.resolve
-        for source, result, link, path in items:
-            result[key] = None
-            field_path = Path(path, key, object_type.name)
+        assert plan.definition is not None
+        resolve = plan.definition.resolve
+        for link in links:
+            link.container[key] = None
             try:
-                if attribute is not None:
-                    value = getattr(source, attribute)  # as strawberry's default resolver: getattr
-                elif resolve is None:
-                    value = _default_resolver(source, plan.name)
+                if resolve is None:
+                    value = _default_resolver(link.source, plan.name)
                 else:
-                    value = resolve(source, self._info(plan, object_type, field_path), **arguments)
+                    value = resolve(link.source, self.info(plan, _path(link, key)), **arguments)
             except Exception as error:
-                self._field_error(error, plan, link, field_path, return_type)
+                self.position_error(error, plan, link, key, plan.nonnull)
                 continue
             if _is_awaitable(value):
-                pending.append(_Pending(value, plan, link, field_path))
+                pending.append(_Pending(value, plan, link))
             else:
-                self._complete_field(plan, link, field_path, value, next_level)
+                self._complete_field(plan, link, value)
 
     def _resolve_batch(
         self,
-        object_type: GraphQLObjectType,
         plan: FieldPlan,
         arguments: dict[str, Any],
-        items: list[tuple[Any, dict[str, Any], Link, Path | None]],
+        links: list[Link],
         pending: list[_Pending],
-        next_level: dict[Any, _Batch],
     ) -> None:
-        links, paths = [], []
-        for _source, result, link, path in items:
-            result[plan.key] = None
-            links.append(link)
-            paths.append(Path(path, plan.key, object_type.name))
+        key = plan.key
+        for link in links:
+            link.container[key] = None
         try:
             assert plan.batch is not None
-            values = plan.batch(self.context_value, [item[0] for item in items], arguments)
+            values = plan.batch(self.context_value, [link.source for link in links], arguments)
         except Exception as error:
             values = error
         if _is_awaitable(values):
-            pending.append(_Pending(values, plan, links, paths))
+            pending.append(_Pending(values, plan, links))
         else:
-            self._complete_batch(plan, links, paths, values, next_level)
+            self._complete_batch(plan, links, values)
 
-    def _complete_batch(
-        self, plan: FieldPlan, links: list[Link], paths: list[Path], values: Any, next_level: dict[Any, _Batch]
-    ) -> None:
+    def _complete_batch(self, plan: FieldPlan, links: list[Link], values: Any) -> None:
         if not isinstance(values, Exception) and (not isinstance(values, list) or len(values) != len(links)):
             values = TypeError(f"The batch resolver of {plan.parent_type}.{plan.name} returned a wrong-sized list")
-        for index, (link, path) in enumerate(zip(links, paths, strict=True)):
-            value = values if isinstance(values, Exception) else values[index]
-            self._complete_field(plan, link, path, value, next_level)
+        if isinstance(values, Exception):
+            for link in links:
+                self.position_error(values, plan, link, plan.key, plan.nonnull)
+            return
+        for link, value in zip(links, values, strict=True):
+            self._complete_field(plan, link, value)
 
-    def _read_leaves(
-        self,
-        plan: FieldPlan,
-        attribute: str,
-        return_type: Any,
-        items: list[tuple[Any, dict[str, Any], Link, Path | None]],
-    ) -> list[tuple[Any, dict[str, Any], Link, Path | None]]:
-        """Copy plain scalar attributes straight into the results; return the items that need the general path."""
+    def _complete_field(self, plan: FieldPlan, link: Link, value: Any) -> None:
         key = plan.key
-        fast = _FAST_LEAVES.get(return_type.of_type if is_non_null_type(return_type) else return_type)
-        if fast is None:
-            return items
-        exact_type, valid = fast
-        slow = []
-        for item in items:
-            value = getattr(item[0], attribute, _MISSING)
-            if type(value) is exact_type and valid(value):
-                item[1][key] = value
-            else:
-                slow.append(item)
-        return slow
+        try:
+            if isinstance(value, Exception):
+                raise value
+            assert plan.complete is not None
+            link.container[key] = plan.complete(value, link, key, self)
+        except Exception as error:
+            self.position_error(error, plan, link, key, plan.nonnull)
 
     def _arguments(self, plan: FieldPlan) -> Any:
         found = self.arguments.get(id(plan))
@@ -473,13 +531,14 @@ class _Run:
             found = self.arguments[id(plan)] = get_argument_values(plan.definition, plan.nodes[0], self.variable_values)
         return found
 
-    def _info(self, plan: FieldPlan, object_type: GraphQLObjectType, path: Path) -> GraphQLResolveInfo:
+    def info(self, plan: FieldPlan, path: Path) -> GraphQLResolveInfo:
+        """The resolve info of a planned field at a path, for resolvers and type callbacks."""
         assert plan.definition is not None
         return GraphQLResolveInfo(
             plan.name,
             plan.nodes,
             plan.definition.type,
-            object_type,
+            self.schema.get_type(plan.parent_type),  # type: ignore[arg-type]
             path,
             self.schema,
             self.fragments,
@@ -492,142 +551,161 @@ class _Run:
             self.helpers,
         )
 
-    def _complete_field(
-        self, plan: FieldPlan, link: Link, path: Path, value: Any, next_level: dict[Any, _Batch]
-    ) -> None:
-        assert plan.definition is not None
-        return_type = plan.definition.type
-        try:
-            if isinstance(value, Exception):
-                raise value
-            link.container[plan.key] = self._complete_value(return_type, plan, value, link, plan.key, path, next_level)
-        except Exception as error:
-            self._field_error(error, plan, link, path, return_type)
-
-    def _complete_value(
-        self,
-        return_type: Any,
-        plan: FieldPlan,
-        value: Any,
-        link: Link,
-        key: str | int,
-        path: Path,
-        next_level: dict[Any, _Batch],
-    ) -> Any:
-        """The completed value for a position, registering objects for the next level; raises on error."""
-        if isinstance(return_type, GraphQLNonNull):
-            completed = self._complete_value(return_type.of_type, plan, value, link, key, path, next_level)
-            if completed is None:
-                raise TypeError(f"Cannot return null for non-nullable field {plan.parent_type}.{plan.name}.")
-            return completed
-        if value is None or value is Undefined:
-            return None
-        if isinstance(return_type, GraphQLList):
-            return self._complete_list(return_type, plan, value, link, key, path, next_level)
-        if is_leaf_type(return_type):
-            fast = _FAST_LEAVES.get(return_type)
-            if fast is not None and type(value) is fast[0] and fast[1](value):
-                return value
-            return _coerce_leaf(return_type, value)
-        object_type = return_type if is_object_type(return_type) else self._runtime_type(return_type, plan, value, path)
-        is_type_of = object_type.is_type_of
-        if is_type_of is not None:
-            # strawberry's generated checks never read the info; build it only for hand-written ones
-            info = None if _ignores_info(is_type_of) else self._info(plan, object_type, path)
-            matches = is_type_of(value, info)  # type: ignore[arg-type]
-            if not matches:
-                raise GraphQLError(f"Expected value of type '{object_type}' but got: {inspect(value)}.", plan.nodes)
-        result: dict[str, Any] = {}
-        child = Link(result, link, key, isinstance(_position_type(plan, link, key), GraphQLNonNull))
-        batch_key = (object_type.name, id(plan))
-        batch = next_level.get(batch_key)
-        if batch is None:
-            batch = next_level[batch_key] = _Batch(object_type, plan.nodes)
-        batch.items.append((value, result, child, path))
-        return result
-
-    def _complete_list(
-        self,
-        return_type: GraphQLList,
-        plan: FieldPlan,
-        value: Any,
-        link: Link,
-        key: str | int,
-        path: Path,
-        next_level: dict[Any, _Batch],
-    ) -> list[Any]:
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise GraphQLError(
-                f"Expected Iterable, but did not find one for field '{plan.parent_type}.{plan.name}'.", plan.nodes
-            )
-        item_type = return_type.of_type
-        completed: list[Any] = []
-        list_link = Link(completed, link, key, is_non_null_type(_position_type(plan, link, key)))
-        list_link.item_type = item_type
-        fast = _FAST_LEAVES.get(item_type.of_type if is_non_null_type(item_type) else item_type)
-        for index, item in enumerate(value):
-            if fast is not None and type(item) is fast[0] and fast[1](item):
-                completed.append(item)
-                continue
-            completed.append(None)
-            item_path = Path(path, index, None)
-            try:
-                if _is_awaitable(item):
-                    raise TypeError("awaitable list items are not planned")
-                completed[index] = self._complete_value(item_type, plan, item, list_link, index, item_path, next_level)
-            except Exception as error:
-                self._position_error(error, plan, list_link, index, item_path, is_non_null_type(item_type))
-        return completed
-
-    def _runtime_type(self, abstract_type: Any, plan: FieldPlan, value: Any, path: Path) -> GraphQLObjectType:
-        info = self._info(plan, self.schema.query_type, path)  # type: ignore[arg-type]
-        resolve_type: Callable[..., Any] | None = abstract_type.resolve_type
-        if resolve_type is None:
-            from graphql.execution.executor import default_type_resolver
-
-            resolve_type = default_type_resolver
-        name = resolve_type(value, info, abstract_type)
-        if _is_awaitable(name):
-            raise TypeError("asynchronous resolve_type is not planned")
-        runtime_type = self.schema.get_type(name) if isinstance(name, str) else None
-        if (
-            runtime_type is None
-            or not is_object_type(runtime_type)
-            or not self.schema.is_sub_type(abstract_type, runtime_type)
-        ):
-            raise GraphQLError(
-                f"Abstract type '{abstract_type}' must resolve to an Object type at runtime"
-                f" for field '{plan.parent_type}.{plan.name}'.",
-                plan.nodes,
-            )
-        return runtime_type  # type: ignore[return-value]
-
     # -- errors and null propagation --------------------------------------------------------
 
-    def _field_error(self, error: Exception, plan: FieldPlan, link: Link, path: Path, return_type: Any) -> None:
-        self._position_error(error, plan, link, plan.key, path, is_non_null_type(return_type))
-
-    def _position_error(
-        self, error: Exception, plan: FieldPlan, link: Link, key: str | int, path: Path, nonnull: bool
-    ) -> None:
+    def position_error(self, error: Exception, plan: FieldPlan, link: Link, key: str | int, nonnull: bool) -> None:
+        """Report an error at a position and null it (or its nearest nullable ancestor) when the level ends."""
         if not link.alive():
             return
-        self.errors.append(located_error(error, plan.nodes, path.as_list()))
+        self.errors.append(located_error(error, plan.nodes, _path(link, key).as_list()))
         # Nulling waits for the end of the level: errors of one level happen concurrently, and the
         # reference executor reports every error that settled before the nulling reached it.
         self.nulls.append((link, key, nonnull))
 
 
+class _Completers:
+    """Builds the completion functions of one planned field: one per wrapping of its return type.
+
+    A completer takes a resolved value and its position (container link and key), returns the value for
+    the response, registers objects for the next level, and raises on an error at that position. List
+    completers report their items' errors themselves, since an item is a position of its own.
+    """
+
+    def __init__(self, plan: FieldPlan) -> None:
+        self.plan = plan
+
+    def build(self, type_: Any, nonnull: bool) -> Completer:
+        """The completer of `type_` at a position that is non-null when `nonnull`."""
+        if isinstance(type_, GraphQLNonNull):
+            return self._non_null(self.build(type_.of_type, True))
+        if isinstance(type_, GraphQLList):
+            return self._list(type_.of_type, nonnull)
+        if is_leaf_type(type_):
+            return _leaf_completer(type_)
+        if is_object_type(type_):
+            return self._object(type_, nonnull)
+        return self._abstract(type_, nonnull)
+
+    def _non_null(self, inner: Completer) -> Completer:
+        message = f"Cannot return null for non-nullable field {self.plan.parent_type}.{self.plan.name}."
+
+        def complete_non_null(value: Any, link: Link, key: str | int, run: _Run) -> Any:
+            completed = inner(value, link, key, run)
+            if completed is None:
+                raise TypeError(message)
+            return completed
+
+        return complete_non_null
+
+    def _list(self, item_type: Any, nonnull: bool) -> Completer:
+        plan = self.plan
+        complete_item = self.build(item_type, False)
+        item_nonnull = is_non_null_type(item_type)
+        leaf = _FAST_LEAVES.get(item_type.of_type if item_nonnull else item_type)
+        exact_type, valid = leaf if leaf is not None else (_NoType, _never)
+        message = f"Expected Iterable, but did not find one for field '{plan.parent_type}.{plan.name}'."
+
+        def complete_list(value: Any, link: Link, key: str | int, run: _Run) -> Any:
+            if value is None or value is Undefined:
+                return None
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                raise GraphQLError(message, plan.nodes)
+            completed: list[Any] = []
+            list_link = Link(completed, link, key, nonnull)
+            for index, item in enumerate(value):
+                if type(item) is exact_type and valid(item):
+                    completed.append(item)
+                    continue
+                try:
+                    if _is_awaitable(item):
+                        raise TypeError("awaitable list items are not planned")
+                    completed.append(complete_item(item, list_link, index, run))
+                except Exception as error:
+                    completed.append(None)
+                    run.position_error(error, plan, list_link, index, item_nonnull)
+            return completed
+
+        return complete_list
+
+    def _object(self, object_type: GraphQLObjectType, nonnull: bool) -> Completer:
+        plan = self.plan
+        batch_key = (object_type.name, id(plan))
+        type_name = object_type.name
+        definition = (object_type.extensions or {}).get(STRAWBERRY_DEFINITION)
+        origin = getattr(definition, "origin", _NoType)
+        is_type_of = object_type.is_type_of
+        # strawberry's generated checks never read the info; an info is built only for hand-written ones
+        needs_info = is_type_of is not None and not _ignores_info(is_type_of)
+
+        def complete_object(value: Any, link: Link, key: str | int, run: _Run) -> Any:
+            if value is None or value is Undefined:
+                return None
+            if is_type_of is not None and type(value) is not origin:
+                info = run.info(plan, _path(link, key)) if needs_info else None
+                if not is_type_of(value, info):  # type: ignore[arg-type]
+                    raise GraphQLError(f"Expected value of type '{object_type}' but got: {inspect(value)}.", plan.nodes)
+            result: dict[str, Any] = {}
+            level = run.next_level
+            batch = level.get(batch_key)
+            if batch is None:
+                batch = level[batch_key] = _Batch(object_type, plan.nodes)
+            batch.links.append(Link(result, link, key, nonnull, value, type_name))
+            return result
+
+        return complete_object
+
+    def _abstract(self, abstract_type: Any, nonnull: bool) -> Completer:
+        plan = self.plan
+        by_type: dict[str, Completer] = {}
+
+        def complete_abstract(value: Any, link: Link, key: str | int, run: _Run) -> Any:
+            if value is None or value is Undefined:
+                return None
+            runtime_type = _runtime_type(run, abstract_type, plan, value, _path(link, key))
+            complete = by_type.get(runtime_type.name)
+            if complete is None:
+                complete = by_type[runtime_type.name] = self._object(runtime_type, nonnull)
+            return complete(value, link, key, run)
+
+        return complete_abstract
+
+
+def _leaf_completer(leaf_type: Any) -> Completer:
+    exact_type, valid = _FAST_LEAVES.get(leaf_type, (_NoType, _never))
+
+    def complete_leaf(value: Any, _link: Link, _key: str | int, _run: _Run) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) is exact_type and valid(value):
+            return value
+        return _coerce_leaf(leaf_type, value)
+
+    return complete_leaf
+
+
+def _runtime_type(run: _Run, abstract_type: Any, plan: FieldPlan, value: Any, path: Path) -> Any:
+    schema = run.schema
+    info = run.info(plan, path)
+    resolve_type: Callable[..., Any] | None = abstract_type.resolve_type
+    if resolve_type is None:
+        from graphql.execution.executor import default_type_resolver
+
+        resolve_type = default_type_resolver
+    name = resolve_type(value, info, abstract_type)
+    if _is_awaitable(name):
+        raise TypeError("asynchronous resolve_type is not planned")
+    runtime_type = schema.get_type(name) if isinstance(name, str) else None
+    if runtime_type is None or not is_object_type(runtime_type) or not schema.is_sub_type(abstract_type, runtime_type):
+        raise GraphQLError(
+            f"Abstract type '{abstract_type}' must resolve to an Object type at runtime"
+            f" for field '{plan.parent_type}.{plan.name}'.",
+            plan.nodes,
+        )
+    return runtime_type
+
+
 def _ignores_info(is_type_of: Any) -> bool:
     return is_type_of.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
-
-
-def _position_type(plan: FieldPlan, link: Link, key: str | int) -> Any:
-    """The GraphQL type of the position `key` inside `link`'s container."""
-    if isinstance(key, int):
-        return link.item_type
-    assert plan.definition is not None
-    return plan.definition.type
 
 
 def _null_out(link: Link, key: str | int | None, nonnull: bool) -> None:
@@ -639,12 +717,6 @@ def _null_out(link: Link, key: str | int | None, nonnull: bool) -> None:
             return
         current.dead = True
         key, nonnull, current = current.key, current.nonnull, current.parent
-
-
-def _named(type_: Any) -> Any:
-    while isinstance(type_, GraphQLNonNull | GraphQLList):
-        type_ = type_.of_type
-    return type_
 
 
 def _coerce_leaf(leaf_type: Any, value: Any) -> Any:
@@ -668,6 +740,14 @@ class _NameOnly:
 
     def __init__(self, field_name: str) -> None:
         self.field_name = field_name
+
+
+class _NoType:
+    """No value is of this type: a fast-path check that never passes."""
+
+
+def _never(_value: Any) -> bool:
+    return False
 
 
 # Leaf types whose value of one exact Python type needs no serializer call: (python type, value check).
