@@ -19,6 +19,7 @@ from app.db import create_engine, request_database
 from app.graphql_http import GraphQLHTTP, wants_html
 from app.observability import Metrics, RequestIdMiddleware, configure_logging, current_request_id
 from app.playground import playground_response, playground_routes
+from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("serving with %s database (%s)", settings.url.get_backend_name(), settings.environment)
+        tune_garbage_collector()
         yield
         await engine.dispose()
 

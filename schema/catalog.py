@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Annotated, Any
 
 import strawberry
@@ -15,6 +16,7 @@ from app.executor import BATCH_METADATA_KEY
 from app.ids import encode_global_id
 from app.pagination import PageArgs
 from resolvers import catalog
+from schema.lazy import LazyFields
 from schema.relay import Connection, Node, connection_from
 
 __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review", "to_node"]
@@ -23,6 +25,13 @@ __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Re
 def _utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without a zone; they were written in UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _row_readers(type_name: str, *columns: str, **computed: Callable[[Any], Any]) -> dict[str, Any]:
+    """Readers of a row view's fields: its global ID, the row's columns of the same name, and `computed`."""
+    readers: dict[str, Callable[[Any], Any]] = {column: attrgetter(f"row.{column}") for column in columns}
+    readers["id"] = lambda view: encode_global_id(type_name, view.row.id)
+    return {**readers, **computed}
 
 
 def _per_level(load: Callable[..., Awaitable[list[Any]]], convert: Callable[[Any, Any], Any]) -> dict[str, Any]:
@@ -104,7 +113,8 @@ class ProductFilter:
 
 
 @strawberry.type(description="A category of the catalog tree, such as Apparel > T-Shirts.")
-class Category(Node):
+class Category(LazyFields, Node):
+    READERS = _row_readers("Category", "slug", "name", "description", "position")
     row: strawberry.Private[Any]
     slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. apparel-t-shirts.")
     name: str = strawberry.field(description="The display name.")
@@ -114,14 +124,7 @@ class Category(Node):
     @classmethod
     def from_row(cls, row: Any) -> Category:
         """The GraphQL view of a category row."""
-        return cls(
-            row=row,
-            id=strawberry.ID(encode_global_id("Category", row.id)),
-            slug=row.slug,
-            name=row.name,
-            description=row.description,
-            position=row.position,
-        )
+        return cls.wrap(row=row)
 
     @strawberry.field(
         description="The parent category; null at the top of the tree.",
@@ -155,7 +158,8 @@ class Category(Node):
 
 
 @strawberry.type(description="A product image; ask for the size you will draw with `url(width:, height:)`.")
-class Image(Node):
+class Image(LazyFields, Node):
+    READERS = _row_readers("Image", "alt_text", "width", "height")
     row: strawberry.Private[Any]
     alt_text: str = strawberry.field(description="Text describing the image for screen readers.")
     width: int = strawberry.field(description="The original width in pixels.")
@@ -164,13 +168,7 @@ class Image(Node):
     @classmethod
     def from_row(cls, row: Any) -> Image:
         """The GraphQL view of an image row."""
-        return cls(
-            row=row,
-            id=strawberry.ID(encode_global_id("Image", row.id)),
-            alt_text=row.alt_text,
-            width=row.width,
-            height=row.height,
-        )
+        return cls.wrap(row=row)
 
     @strawberry.field(description="The image URL, resized by the image CDN to fit the given box.")
     def url(
@@ -183,8 +181,19 @@ class Image(Node):
 
 
 @strawberry.type(description="A purchasable variant of a product, such as the medium red one.")
-class ProductVariant(Node):
+class ProductVariant(LazyFields, Node):
+    READERS = _row_readers(
+        "ProductVariant",
+        "sku",
+        "title",
+        selected_options=lambda view: _options(view.row.selected_options),
+        quantity_available=attrgetter("row.stock_quantity"),
+        available_for_sale=lambda view: view.row.stock_quantity > 0,
+        price=lambda view: Money(amount=view.row.price, currency_code=view.currency_code),
+        compare_at_price=lambda view: _money(view.row.compare_at_price, view.currency_code),
+    )
     row: strawberry.Private[Any]
+    currency_code: strawberry.Private[str]
     sku: str = strawberry.field(description="The unique stock keeping unit.")
     title: str = strawberry.field(description='The variant\'s name, e.g. "M / Red".')
     selected_options: list[SelectedOption] = strawberry.field(description="The options that make this variant.")
@@ -198,18 +207,7 @@ class ProductVariant(Node):
     @classmethod
     def from_row(cls, row: Any, currency_code: str) -> ProductVariant:
         """The GraphQL view of a variant row, its prices in the store's currency."""
-        compare_at = row.compare_at_price
-        return cls(
-            row=row,
-            id=strawberry.ID(encode_global_id("ProductVariant", row.id)),
-            sku=row.sku,
-            title=row.title,
-            selected_options=[SelectedOption(name=o["name"], value=o["value"]) for o in row.selected_options],
-            quantity_available=row.stock_quantity,
-            available_for_sale=row.stock_quantity > 0,
-            price=Money(amount=row.price, currency_code=currency_code),
-            compare_at_price=None if compare_at is None else Money(amount=compare_at, currency_code=currency_code),
-        )
+        return cls.wrap(row=row, currency_code=currency_code)
 
     @strawberry.field(
         description="The product this variant belongs to.",
@@ -220,7 +218,15 @@ class ProductVariant(Node):
 
 
 @strawberry.type(description="A customer's review of a product.")
-class Review(Node):
+class Review(LazyFields, Node):
+    READERS = _row_readers(
+        "Review",
+        "rating",
+        "title",
+        "body",
+        created_at=lambda view: _utc(view.row.created_at),
+        author=lambda view: ReviewAuthor(display_name=view.row.author_display_name),
+    )
     row: strawberry.Private[Any]
     rating: int = strawberry.field(description="The rating from 1 to 5.")
     title: str = strawberry.field(description="The review's headline.")
@@ -231,19 +237,21 @@ class Review(Node):
     @classmethod
     def from_row(cls, row: Any) -> Review:
         """The GraphQL view of a review row joined with its author's display name."""
-        return cls(
-            row=row,
-            id=strawberry.ID(encode_global_id("Review", row.id)),
-            rating=row.rating,
-            title=row.title,
-            body=row.body,
-            created_at=_utc(row.created_at),
-            author=ReviewAuthor(display_name=row.author_display_name),
-        )
+        return cls.wrap(row=row)
 
 
 @strawberry.type(description="A product of the catalog; only products on sale (ACTIVE) are visible.")
-class Product(Node):
+class Product(LazyFields, Node):
+    READERS = _row_readers(
+        "Product",
+        "slug",
+        "title",
+        "description",
+        "vendor",
+        tags=lambda view: list(view.row.tags),
+        created_at=lambda view: _utc(view.row.created_at),
+        updated_at=lambda view: _utc(view.row.updated_at),
+    )
     row: strawberry.Private[Any]
     slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. merino-crew-sweater.")
     title: str = strawberry.field(description="The product's name.")
@@ -256,17 +264,7 @@ class Product(Node):
     @classmethod
     def from_row(cls, row: Any) -> Product:
         """The GraphQL view of a product row."""
-        return cls(
-            row=row,
-            id=strawberry.ID(encode_global_id("Product", row.id)),
-            slug=row.slug,
-            title=row.title,
-            description=row.description,
-            vendor=row.vendor,
-            tags=list(row.tags),
-            created_at=_utc(row.created_at),
-            updated_at=_utc(row.updated_at),
-        )
+        return cls.wrap(row=row)
 
     @strawberry.field(
         description="The category the product is filed under; null when uncategorised.",
@@ -366,6 +364,14 @@ def _price_range(ctx: Any, summary: Any) -> ProductPriceRange | None:
         min_variant_price=Money(amount=summary.min_price, currency_code=currency),
         max_variant_price=Money(amount=summary.max_price, currency_code=currency),
     )
+
+
+def _options(options: list[dict[str, str]]) -> list[SelectedOption]:
+    return [SelectedOption(name=option["name"], value=option["value"]) for option in options]
+
+
+def _money(amount: Decimal | None, currency_code: str) -> Money | None:
+    return None if amount is None else Money(amount=amount, currency_code=currency_code)
 
 
 def _in_stock(summary: Any) -> bool:

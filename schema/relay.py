@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from app.pagination import encode_cursor
 from resolvers.catalog import Connection as ConnectionResult
+from schema.lazy import LazyFields
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "connection_from"]
 
@@ -37,27 +38,41 @@ class Edge(Generic[T]):
 
 
 @strawberry.type(description="A page of a list, with Relay edges, plain nodes and page info.")
-class Connection(Generic[T]):
+class Connection(LazyFields, Generic[T]):
+    READERS = {
+        "nodes": lambda connection: [connection.convert(row) for row in connection.result.page.rows],
+        "edges": lambda connection: _edges(connection.result, connection.nodes),
+        "page_info": lambda connection: _page_info(connection.result),
+    }
     edges: list[Edge[T]] = strawberry.field(description="The items of this page with their cursors.")
     nodes: list[T] = strawberry.field(description="The items of this page, without cursors.")
     page_info: PageInfo = strawberry.field(description="How to reach the neighbouring pages.")
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
+    result: strawberry.Private[ConnectionResult]
+    convert: strawberry.Private[Callable[[Any], Any]]
 
     @strawberry.field(description="How many items the whole list has; counted only when asked for.")
     async def total_count(self) -> int:
-        return await self.count()
+        return await self.result.count()
 
 
 def connection_from(result: ConnectionResult, convert: Callable[[Any], Any]) -> Any:
-    """Build a GraphQL connection from a page of rows, converting each row to its GraphQL type."""
+    """A GraphQL connection over a page of rows; `convert` turns a row into its GraphQL object.
+
+    Nodes, edges, cursors and page info are built only when the query reads them (see `LazyFields`).
+    """
+    return Connection.wrap(result=result, convert=convert)
+
+
+def _edges(result: ConnectionResult, nodes: list[Any]) -> list[Edge[Any]]:
     rows = result.page.rows
-    cursors = [encode_cursor(result.keyset, row) for row in rows]
-    items = [convert(row) for row in rows]
-    info = PageInfo(
+    return [Edge(cursor=encode_cursor(result.keyset, row), node=node) for row, node in zip(rows, nodes, strict=True)]
+
+
+def _page_info(result: ConnectionResult) -> PageInfo:
+    rows = result.page.rows
+    return PageInfo(
         has_next_page=result.page.has_next_page,
         has_previous_page=result.page.has_previous_page,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
+        start_cursor=encode_cursor(result.keyset, rows[0]) if rows else None,
+        end_cursor=encode_cursor(result.keyset, rows[-1]) if rows else None,
     )
-    edges = [Edge(cursor=cursor, node=item) for cursor, item in zip(cursors, items, strict=True)]
-    return Connection(edges=edges, nodes=items, page_info=info, count=result.count)
