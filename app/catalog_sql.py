@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, Select, case, exists, false, func, literal, select
+from sqlalchemy import ARRAY, ColumnElement, Numeric, Select, any_, case, exists, false, func, literal, select
 
 from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
 from app.pagination import Keyset, parse_datetime, parse_decimal, parse_int, parse_text
@@ -18,6 +18,7 @@ __all__ = [
     "categories",
     "customers",
     "images",
+    "keys_in",
     "product_conditions",
     "products",
     "reviews",
@@ -73,6 +74,18 @@ class ProductFilter:
     max_price: Decimal | None = None
     available_for_sale: bool | None = None
     vendor: str | None = None
+
+
+def keys_in(column: ColumnElement[Any], keys: Sequence[Any], dialect: str) -> ColumnElement[bool]:
+    """`column IN (keys)`; on PostgreSQL `column = ANY(:keys)` with the keys as one array parameter.
+
+    asyncpg prepares each distinct SQL text once per connection, and an IN list renders one text per
+    number of keys, so batches of varying size would be parsed and planned again and again; with one
+    array parameter every batch of a loader is the same prepared statement. SQLite has no arrays.
+    """
+    if dialect == "postgresql":
+        return column == any_(literal(list(keys), ARRAY(column.type)))
+    return column.in_(keys)
 
 
 def visible_products() -> ColumnElement[bool]:
@@ -158,9 +171,9 @@ def row_count(query: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(query.subquery())
 
 
-def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:
+def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """Visible products under each category (subcategories included), with the category as `root_id`."""
-    tree = category_subtree(categories.c.id.in_(category_ids), name="category_roots")
+    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
     return (
         select(*PRODUCT_COLUMNS, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
@@ -168,9 +181,9 @@ def products_by_category(category_ids: Sequence[int], product_filter: ProductFil
     )
 
 
-def product_count_by_category(category_ids: Sequence[int], product_filter: ProductFilter) -> Select[Any]:
+def product_count_by_category(category_ids: Sequence[int], product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """(root_id, count) of visible products under each category, subcategories included."""
-    tree = category_subtree(categories.c.id.in_(category_ids), name="category_roots")
+    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
     return (
         select(tree.c.root_id, func.count().label("count"))
         .select_from(products)
@@ -180,15 +193,17 @@ def product_count_by_category(category_ids: Sequence[int], product_filter: Produ
     )
 
 
-def categories_with_ancestors(ids: Sequence[int]) -> Select[Any]:
+def categories_with_ancestors(ids: Sequence[int], dialect: str) -> Select[Any]:
     """The categories with these ids and every ancestor of theirs, in one recursive statement."""
-    chain = select(*CATEGORY_COLUMNS).where(categories.c.id.in_(ids)).cte("category_chain", recursive=True)
+    chain = (
+        select(*CATEGORY_COLUMNS).where(keys_in(categories.c.id, ids, dialect)).cte("category_chain", recursive=True)
+    )
     parent = categories.alias("parent")
     chain = chain.union_all(select(*parent.c).join(chain, chain.c.parent_id == parent.c.id))
     return select(chain).distinct()
 
 
-def variant_aggregates(product_ids: Sequence[int]) -> Select[Any]:
+def variant_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
     """Per product: lowest and highest variant price and the number of variants in stock."""
     in_stock = func.sum(case((variants.c.stock_quantity > 0, 1), else_=0))
     return (
@@ -198,12 +213,12 @@ def variant_aggregates(product_ids: Sequence[int]) -> Select[Any]:
             func.max(variants.c.price).label("max_price"),
             in_stock.label("in_stock"),
         )
-        .where(variants.c.product_id.in_(product_ids))
+        .where(keys_in(variants.c.product_id, product_ids, dialect))
         .group_by(variants.c.product_id)
     )
 
 
-def rating_aggregates(product_ids: Sequence[int]) -> Select[Any]:
+def rating_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
     """Per product: the average rating and the number of reviews."""
     return (
         select(
@@ -211,7 +226,7 @@ def rating_aggregates(product_ids: Sequence[int]) -> Select[Any]:
             func.avg(reviews.c.rating).label("average"),
             func.count().label("count"),
         )
-        .where(reviews.c.product_id.in_(product_ids))
+        .where(keys_in(reviews.c.product_id, product_ids, dialect))
         .group_by(reviews.c.product_id)
     )
 
@@ -236,8 +251,12 @@ def image_select() -> Select[Any]:
     return select(*IMAGE_COLUMNS).join(products, products.c.id == images.c.product_id).where(visible_products())
 
 
-def first_images(product_ids: Sequence[int], count: int) -> Select[Any]:
+def first_images(product_ids: Sequence[int], count: int, dialect: str) -> Select[Any]:
     """The first `count` images of each product, by position, in one windowed statement."""
     position = func.row_number().over(partition_by=images.c.product_id, order_by=(images.c.position, images.c.id))
-    ranked = select(*IMAGE_COLUMNS, position.label("image_rank")).where(images.c.product_id.in_(product_ids)).subquery()
+    ranked = (
+        select(*IMAGE_COLUMNS, position.label("image_rank"))
+        .where(keys_in(images.c.product_id, product_ids, dialect))
+        .subquery()
+    )
     return select(ranked).where(ranked.c.image_rank <= count).order_by(ranked.c.product_id, ranked.c.image_rank)

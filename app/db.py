@@ -67,10 +67,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class RequestDatabase:
-    """One request's access to the database: a single lazily opened connection behind a lock."""
+    """One request's access to the database: a single lazily opened connection behind a lock.
+
+    `dialect` names the database ("sqlite" or "postgresql") for the statements written differently on each.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.dialect = engine.dialect.name
         self._lock = asyncio.Lock()
         self._connection: AsyncConnection | None = None
 

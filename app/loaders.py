@@ -12,7 +12,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select
 
 from app import catalog_sql as sql
 from app.db import RequestDatabase
@@ -53,6 +53,10 @@ class BaseLoader(DataLoader[Any, Any]):
     async def fetch(self, statement: Select[Any]) -> Sequence[Any]:
         """Run one statement on the request's connection."""
         return await self.db.fetch_all(statement)
+
+    def keys_in(self, column: ColumnElement[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
+        """`column IN (keys)` in the form this request's database prepares once for any number of keys."""
+        return sql.keys_in(column, keys, self.db.dialect)
 
 
 def _observe(future: asyncio.Future[Any]) -> None:
@@ -109,7 +113,7 @@ class CategoryByIdLoader(BaseLoader):
     """Categories by id; each batch also loads and primes every ancestor, so breadcrumbs cost nothing."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        rows = await self.fetch(sql.categories_with_ancestors(keys))
+        rows = await self.fetch(sql.categories_with_ancestors(keys, self.db.dialect))
         for row in rows:
             self.prime(row.id, row)
         return _by_key(rows, keys, "id")
@@ -119,7 +123,7 @@ class CategoryBySlugLoader(BaseLoader):
     """Categories by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.categories.select().where(sql.categories.c.slug.in_(keys)))
+        rows = await self.fetch(sql.categories.select().where(self.keys_in(sql.categories.c.slug, keys)))
         for row in rows:
             self.loaders.get(CategoryByIdLoader).prime(row.id, row)
         return _by_key(rows, keys, "slug")
@@ -131,7 +135,7 @@ class ChildCategoriesByParentLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
         statement = (
             sql.categories.select()
-            .where(sql.categories.c.parent_id.in_(keys))
+            .where(self.keys_in(sql.categories.c.parent_id, keys))
             .order_by(sql.categories.c.position, sql.categories.c.id)
         )
         return _grouped(await self.fetch(statement), keys, "parent_id")
@@ -141,14 +145,14 @@ class ProductByIdLoader(BaseLoader):
     """Visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.product_select().where(sql.products.c.id.in_(keys))), keys, "id")
+        return _by_key(await self.fetch(sql.product_select().where(self.keys_in(sql.products.c.id, keys))), keys, "id")
 
 
 class ProductBySlugLoader(BaseLoader):
     """Visible products by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.product_select().where(sql.products.c.slug.in_(keys)))
+        rows = await self.fetch(sql.product_select().where(self.keys_in(sql.products.c.slug, keys)))
         for row in rows:
             self.loaders.get(ProductByIdLoader).prime(row.id, row)
         return _by_key(rows, keys, "slug")
@@ -160,7 +164,7 @@ class VariantsByProductLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
         statement = (
             sql.variants.select()
-            .where(sql.variants.c.product_id.in_(keys))
+            .where(self.keys_in(sql.variants.c.product_id, keys))
             .order_by(sql.variants.c.product_id, sql.variants.c.position, sql.variants.c.id)
         )
         return _grouped(await self.fetch(statement), keys, "product_id")
@@ -170,21 +174,21 @@ class VariantByIdLoader(BaseLoader):
     """Variants of visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.variant_select().where(sql.variants.c.id.in_(keys))), keys, "id")
+        return _by_key(await self.fetch(sql.variant_select().where(self.keys_in(sql.variants.c.id, keys))), keys, "id")
 
 
 class VariantAggregatesByProductLoader(BaseLoader):
     """Price range and stock of each product's variants: one GROUP BY for all products."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.variant_aggregates(keys)), keys, "product_id")
+        return _by_key(await self.fetch(sql.variant_aggregates(keys, self.db.dialect)), keys, "product_id")
 
 
 class RatingByProductLoader(BaseLoader):
     """Average rating and review count of each product: one GROUP BY for all products."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.rating_aggregates(keys)), keys, "product_id")
+        return _by_key(await self.fetch(sql.rating_aggregates(keys, self.db.dialect)), keys, "product_id")
 
 
 class FirstImagesByProductLoader(BaseLoader):
@@ -197,7 +201,9 @@ class FirstImagesByProductLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[list[Any]]:
         product_ids = sorted({product_id for product_id, _ in keys})
         largest = max(count for _, count in keys)
-        groups = _grouped(await self.fetch(sql.first_images(product_ids, largest)), product_ids, "product_id")
+        groups = _grouped(
+            await self.fetch(sql.first_images(product_ids, largest, self.db.dialect)), product_ids, "product_id"
+        )
         by_product = dict(zip(product_ids, groups, strict=True))
         return [by_product[product_id][:count] for product_id, count in keys]
 
@@ -206,14 +212,14 @@ class ImageByIdLoader(BaseLoader):
     """Images of visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.image_select().where(sql.images.c.id.in_(keys))), keys, "id")
+        return _by_key(await self.fetch(sql.image_select().where(self.keys_in(sql.images.c.id, keys))), keys, "id")
 
 
 class ReviewByIdLoader(BaseLoader):
     """Reviews of visible products by id, with the author's display name."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.review_select().where(sql.reviews.c.id.in_(keys))), keys, "id")
+        return _by_key(await self.fetch(sql.review_select().where(self.keys_in(sql.reviews.c.id, keys))), keys, "id")
 
 
 class PageLoader(BaseLoader):
@@ -243,7 +249,7 @@ class ReviewPageByProductLoader(PageLoader):
 
     def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
         """Reviews of the given products."""
-        base = sql.review_select().where(sql.reviews.c.product_id.in_(keys))
+        base = sql.review_select().where(self.keys_in(sql.reviews.c.product_id, keys))
         return base, sql.reviews.c.product_id
 
 
@@ -258,7 +264,7 @@ class ProductPageByCategoryLoader(PageLoader):
 
     def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
         """Products under the given categories, labelled with the category they were asked for."""
-        base = sql.products_by_category(keys, self.product_filter)
+        base = sql.products_by_category(keys, self.product_filter, self.db.dialect)
         return base, base.selected_columns.root_id
 
 
@@ -270,7 +276,7 @@ class ProductCountByCategoryLoader(BaseLoader):
         self.product_filter = product_filter
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        rows = await self.fetch(sql.product_count_by_category(keys, self.product_filter))
+        rows = await self.fetch(sql.product_count_by_category(keys, self.product_filter, self.db.dialect))
         counts = {row.root_id: row.count for row in rows}
         return [counts.get(key, 0) for key in keys]
 

@@ -88,6 +88,22 @@ async def test_list_query_statement_count_does_not_grow_with_parents(api, case):
     assert (for_one, for_fifty) == (expected, expected), api.sql.statements
 
 
+@pytest.mark.parametrize("case", list(CASES))
+async def test_postgresql_runs_the_same_statements_for_any_number_of_parents(api, backend, case):
+    # asyncpg prepares each SQL text once per connection: batches of 1 and of 50 keys must share texts
+    if backend != "postgresql":
+        pytest.skip("SQLite has no array parameters; its IN lists grow with the keys")
+    # given
+    query, _expected, _what = CASES[case]
+    # when
+    await _count(api, query, {"n": 1})
+    for_one = sorted(api.sql.statements)
+    await _count(api, query, {"n": 50})
+    for_fifty = sorted(api.sql.statements)
+    # then
+    assert for_one == for_fifty
+
+
 async def test_nodes_batch_by_type(api):
     # given: 1 and 50 product IDs
     one = [encode_global_id("Product", 1)]
