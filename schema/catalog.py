@@ -16,7 +16,7 @@ from app.executor import BATCH_METADATA_KEY
 from app.ids import encode_global_id
 from app.pagination import PageArgs
 from resolvers import catalog
-from schema.lazy import LazyFields
+from schema.lazy import LazyFields, lazy_fields
 from schema.relay import Connection, Node, connection_from
 
 __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review", "to_node"]
@@ -112,6 +112,7 @@ class ProductFilter:
     vendor: str | None = strawberry.field(default=None, description="Only this vendor's products (any case).")
 
 
+@lazy_fields
 @strawberry.type(description="A category of the catalog tree, such as Apparel > T-Shirts.")
 class Category(LazyFields, Node):
     READERS = _row_readers("Category", "slug", "name", "description", "position")
@@ -157,6 +158,7 @@ class Category(LazyFields, Node):
         return connection_from(result, Product.from_row)
 
 
+@lazy_fields
 @strawberry.type(description="A product image; ask for the size you will draw with `url(width:, height:)`.")
 class Image(LazyFields, Node):
     READERS = _row_readers("Image", "alt_text", "width", "height")
@@ -180,6 +182,7 @@ class Image(LazyFields, Node):
         return catalog.image_url(info.context, self.row, width, height)
 
 
+@lazy_fields
 @strawberry.type(description="A purchasable variant of a product, such as the medium red one.")
 class ProductVariant(LazyFields, Node):
     READERS = _row_readers(
@@ -217,6 +220,7 @@ class ProductVariant(LazyFields, Node):
         return Product.from_row(await catalog.variant_product(info.context, self.row))
 
 
+@lazy_fields
 @strawberry.type(description="A customer's review of a product.")
 class Review(LazyFields, Node):
     READERS = _row_readers(
@@ -240,6 +244,7 @@ class Review(LazyFields, Node):
         return cls.wrap(row=row)
 
 
+@lazy_fields
 @strawberry.type(description="A product of the catalog; only products on sale (ACTIVE) are visible.")
 class Product(LazyFields, Node):
     READERS = _row_readers(

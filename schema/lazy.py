@@ -9,17 +9,18 @@ types here only store what they wrap and compute a field when a resolver (strawb
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
-__all__ = ["LazyFields"]
+__all__ = ["LazyFields", "lazy_fields"]
+
+T = TypeVar("T", bound=type)
 
 
 class LazyFields:
-    """Mixin for strawberry types whose fields are computed by `READERS[name](self)` on first read.
+    """Base for strawberry types whose fields are computed by `READERS[name](self)` on first read.
 
-    Strawberry's dataclass keeps no class attribute for a field without a default, so reading a field
-    that was not computed yet falls through to `__getattr__`. A subclass lists a reader for every
-    declared field that `wrap` does not set.
+    Decorate the class with `lazy_fields` outside `@strawberry.type`, and list a reader for every declared
+    field that `wrap` does not set.
     """
 
     READERS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
@@ -31,9 +32,33 @@ class LazyFields:
         instance.__dict__.update(attributes)
         return instance
 
-    def __getattr__(self, name: str) -> Any:
-        read = type(self).READERS.get(name)
-        if read is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value = self.__dict__[name] = read(self)
+
+class _ComputedOnce:
+    """A non-data descriptor: the first read computes the value and stores it in the instance's dict,
+    which later reads find first (as functools.cached_property, without its lock)."""
+
+    __slots__ = ("name", "read")
+
+    def __init__(self, name: str, read: Callable[[Any], Any]) -> None:
+        self.name = name
+        self.read = read
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.read(instance)
         return value
+
+
+def lazy_fields(cls: T) -> T:
+    """Install a computed-once descriptor for each of the class's READERS.
+
+    It must run after `@strawberry.type` (so, above it): a class attribute present while the dataclass
+    is made would become the field's default value.
+    """
+    fields = {field.python_name for field in cls.__strawberry_definition__.fields}  # type: ignore[attr-defined]
+    for name, read in cls.READERS.items():  # type: ignore[attr-defined]
+        if name not in fields:
+            raise TypeError(f"{cls.__name__}.READERS names {name!r}, which is not one of its fields")
+        setattr(cls, name, _ComputedOnce(name, read))
+    return cls

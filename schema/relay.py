@@ -9,7 +9,7 @@ import strawberry
 
 from app.pagination import encode_cursor
 from resolvers.catalog import Connection as ConnectionResult
-from schema.lazy import LazyFields
+from schema.lazy import LazyFields, lazy_fields
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "connection_from"]
 
@@ -37,6 +37,7 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
+@lazy_fields
 @strawberry.type(description="A page of a list, with Relay edges, plain nodes and page info.")
 class Connection(LazyFields, Generic[T]):
     READERS = {

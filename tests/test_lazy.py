@@ -61,3 +61,17 @@ def test_the_collector_is_tuned_once_per_process():
     tune_garbage_collector()
     assert gc.get_threshold()[0] == YOUNG_THRESHOLD
     assert gc.get_freeze_count() > 0
+
+
+def test_a_reader_must_name_a_declared_field():
+    import strawberry
+
+    from schema.lazy import LazyFields, lazy_fields
+
+    @strawberry.type
+    class Thing(LazyFields):
+        READERS = {"nmae": lambda thing: "typo"}
+        name: str
+
+    with pytest.raises(TypeError, match="names 'nmae'"):
+        lazy_fields(Thing)
