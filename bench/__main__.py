@@ -1,8 +1,9 @@
 """python -m bench: the GraphQL server against the hand-written limit, on PostgreSQL and SQLite.
 
 Seeds the databases, starts both servers per (database, worker count), checks their answers, runs wrk for
-each workload at fixed concurrencies, interleaved and repeated, and writes bench/results/ (README.md with
-the tables, chart.png, results.json) only when every correctness check passed. See bench/README.md.
+each workload at fixed concurrencies, interleaved and repeated, then paced at half the maximum throughput
+reached, and writes bench/results/ (README.md with the tables, chart.png, results.json) only when every
+correctness check passed. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from bench import report
 from bench.databases import POSTGRES_DATABASE, BenchDatabase, prepare
 from bench.inprocess import count_statements
 from bench.load import GateFailure, Target, gate, run_wrk, wrk_path
-from bench.servers import BIN, Server, free_port, stop_all
+from bench.pacing import pilot_seconds, plan
+from bench.servers import BIN, ProcessTree, Server, free_port, stop_all
 from bench.workloads import WORKLOADS, pick_variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         stop_all()
     meta = _meta(args, sweep, variables, time.monotonic() - started)
     rows = report.summarise(runs)
+    paced = report.summarise_paced(runs)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(
-        json.dumps({"meta": meta, "statements": statements, "summary": rows, "runs": runs}, indent=1) + "\n"
+        json.dumps({"meta": meta, "statements": statements, "summary": rows, "paced": paced, "runs": runs}, indent=1)
+        + "\n"
     )
-    report.write_markdown(args.output / "README.md", rows, statements, meta)
+    report.write_markdown(args.output / "README.md", rows, statements, meta, paced)
     report.write_chart(args.output / "chart.png", rows, meta)
     log(
         f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}/"
@@ -165,7 +169,8 @@ def run_configuration(
     variables: dict[str, Any],
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
-    """Start both servers, warm them up, run every (repetition, concurrency, workload, server), stop them."""
+    """Start both servers, warm them up, run every (repetition, concurrency, workload, server), then every
+    (workload, server) paced at half its maximum throughput; stop them."""
     label = f"{database.name}, {workers} worker{'s' if workers > 1 else ''}"
     files = WORK / "run" / f"{database.name}-{workers}"
     files.mkdir(parents=True, exist_ok=True)
@@ -257,6 +262,7 @@ def run_configuration(
                                     "database": database.name,
                                     "workers": workers,
                                     "workload": workload.key,
+                                    "mode": "closed",
                                     "concurrency": concurrency,
                                     "repetition": repetition,
                                     "server": server,
@@ -268,9 +274,55 @@ def run_configuration(
                                 f"{server:7} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:7.1f} ms  "
                                 f"p99 {measured.p99_ms:7.1f} ms  cpu {measured.cpu_ms_per_request:6.2f} ms/req"
                             )
+            runs += _paced_runs(wrk, targets, trees, client, files, label, postgres, runs, args.duration)
     finally:
         graphql.stop()
         limit.stop()
+    return runs
+
+
+def _paced_runs(
+    wrk: str,
+    targets: dict[str, dict[str, Target]],
+    trees: dict[str, ProcessTree],
+    client: httpx.Client,
+    files: Path,
+    label: str,
+    postgres: str | None,
+    closed: list[dict[str, Any]],
+    duration: float,
+) -> list[dict[str, Any]]:
+    """Every workload on each server once more, paced at half the maximum throughput its closed-loop runs of
+    this configuration reached, with the same checks of every response. An unmeasured pilot at the pace
+    estimated from the closed-loop runs gives the latency the measured run's pace is set from."""
+    configuration = {"database": closed[0]["database"], "workers": closed[0]["workers"]}
+    runs: list[dict[str, Any]] = []
+    for workload in WORKLOADS:
+        for server in ("graphql", "limit"):
+            target, tree, mismatch = targets[workload.key][server], trees[server], files / "mismatch.txt"
+            pace = plan(closed, workload.key, server, configuration["workers"])
+            pilot = run_wrk(
+                wrk, target, tree, pace.connections, pilot_seconds(duration), postgres, mismatch, pace.mean_delay_ms
+            )
+            pace = pace.with_latency(pilot.mean_ms)
+            measured = run_wrk(wrk, target, tree, pace.connections, duration, postgres, mismatch, pace.mean_delay_ms)
+            _gate_all(client, targets, files, f"after {server} {workload.key} paced")
+            runs.append(
+                {
+                    **configuration,
+                    "workload": workload.key,
+                    "mode": "paced",
+                    "repetition": 0,
+                    "server": server,
+                    **pace.as_dict(),
+                    **measured.as_dict(),
+                }
+            )
+            log(
+                f"{label}: paced {workload.key} {server:7} target {pace.target_rps:7.1f} req/s "
+                f"({pace.connections} connections, mean delay {pace.mean_delay_ms:.1f} ms): "
+                f"{measured.rps:7.1f} req/s  p50 {measured.p50_ms:7.1f} ms  p99 {measured.p99_ms:7.1f} ms"
+            )
     return runs
 
 

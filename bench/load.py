@@ -107,8 +107,12 @@ def run_wrk(
     duration: float,
     postgres_database: str | None,
     mismatch_file: Path,
+    mean_delay_ms: float | None = None,
 ) -> Measurement:
-    """One timed run; raises GateFailure on a socket error, a non-2xx status or a body that differs."""
+    """One timed run; raises GateFailure on a socket error, a non-2xx status or a body that differs.
+
+    With `mean_delay_ms` the run is paced: each connection waits an exponentially distributed time of that
+    mean before each request (see bench/wrk_post.lua)."""
     threads = min(2, concurrency)
     command = [
         wrk,
@@ -125,6 +129,7 @@ def run_wrk(
         str(target.body_file),
         str(target.expected_file),
         str(mismatch_file),
+        *([] if mean_delay_ms is None else [f"{mean_delay_ms:.3f}"]),
     ]
     tree.reset_peak_memory()
     sampler = _BackendSampler(postgres_database) if postgres_database else None
@@ -138,7 +143,9 @@ def run_wrk(
     db_cpu = sampler.finish() if sampler else None
     peak = tree.peak_memory_mb()
     summary = _summary(completed)
-    label = f"{target.server} {target.url} at {concurrency}"
+    label = f"{target.server} {target.url} at {concurrency}" + (
+        "" if mean_delay_ms is None else f" paced ({mean_delay_ms:.1f} ms mean delay)"
+    )
     problems = {
         name: summary[name]
         for name in ("connect_errors", "read_errors", "write_errors", "non_2xx", "timeouts", "mismatches")

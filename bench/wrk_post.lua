@@ -1,7 +1,9 @@
 -- POSTs one JSON body and checks every response against the body the correctness gate accepted.
--- wrk -s bench/wrk_post.lua URL -- BODY_FILE EXPECTED_FILE MISMATCH_FILE
+-- wrk -s bench/wrk_post.lua URL -- BODY_FILE EXPECTED_FILE MISMATCH_FILE [MEAN_DELAY_MS]
 -- Prints one line "BENCH_JSON {...}" with the summary, latency percentiles (microseconds) and the count of
 -- responses whose body differed from the expected one (a GraphQL error answered with 200, say).
+-- With MEAN_DELAY_MS each connection waits an exponentially distributed time of that mean before each request
+-- (a paced run: closed loop with think time); without it, connections send the next request at once.
 
 local threads = {}
 
@@ -14,6 +16,7 @@ end
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("thread_number", #threads)
 end
 
 function init(args)
@@ -26,6 +29,16 @@ function init(args)
   mismatches = 0
   with_errors = 0
   first_mismatch = nil
+  local mean_delay_ms = tonumber(args[4])
+  if mean_delay_ms then
+    -- wrk only calls delay() when the script defines it, so a closed-loop run keeps no timer per request.
+    -- Each thread has its own Lua state and the same default seed: seed them apart.
+    math.randomseed(thread_number)
+    function delay()
+      -- wrk truncates the value to whole milliseconds: round instead, so the mean stays the mean.
+      return math.floor(-math.log(1 - math.random()) * mean_delay_ms + 0.5)
+    end
+  end
 end
 
 function response(status, headers, body)
