@@ -7,10 +7,32 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Numeric, Select, any_, case, exists, false, func, literal, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Numeric,
+    Select,
+    Subquery,
+    any_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+)
 
 from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
-from app.pagination import Keyset, parse_datetime, parse_decimal, parse_int, parse_text
+from app.pagination import (
+    Keyset,
+    Window,
+    lateral_pages,
+    parse_datetime,
+    parse_decimal,
+    parse_int,
+    parse_text,
+    partitioned_pages,
+)
 
 __all__ = [
     "PRODUCT_SORTS",
@@ -178,6 +200,37 @@ def products_by_category(category_ids: Sequence[int], product_filter: ProductFil
         select(*PRODUCT_COLUMNS, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
         .where(visible_products(), *product_conditions(product_filter))
+    )
+
+
+def product_pages_by_category(
+    category_ids: Sequence[int], product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
+) -> Select[Any]:
+    """The same window of visible products under each category (subcategories included), as `parent_key`.
+
+    PostgreSQL reads each category's window alone (LATERAL, in keyset order, stopping after the window);
+    SQLite numbers every product under the categories (ROW_NUMBER) and keeps the window.
+    """
+    if dialect != "postgresql":
+        everything = products_by_category(category_ids, product_filter, dialect)
+        return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
+    trees = category_trees(category_ids, dialect)
+    base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
+        products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
+    )
+    return lateral_pages(trees, trees.c.root_id, base, keyset, window)
+
+
+def category_trees(category_ids: Sequence[int], dialect: str) -> Subquery:
+    """A subquery of (root_id, ids): each category with the array of its subtree's ids, itself included.
+
+    An array per category keeps the subtree test a cheap filter on each product the page reads.
+    """
+    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
+    return (
+        select(tree.c.root_id, func.array_agg(tree.c.id).label("ids"))
+        .group_by(tree.c.root_id)
+        .subquery("category_trees")
     )
 
 

@@ -232,13 +232,12 @@ class PageLoader(BaseLoader):
         self.window = window
         self.params = params
 
-    def statement(self, keys: Sequence[Any]) -> tuple[Select[Any], Any]:
-        """The base statement over all parents and the column naming each row's parent."""
+    def pages(self, keys: Sequence[Any]) -> Select[Any]:
+        """One statement with the window of every parent's list, each row's parent as `parent_key`."""
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[Any]) -> list[Page]:
-        base, partition = self.statement(keys)
-        rows = await self.fetch(partitioned_pages(base, partition, self.keyset, self.window))
+        rows = await self.fetch(self.pages(keys))
         return [to_page(group, self.window) for group in _grouped(rows, keys, "parent_key")]
 
 
@@ -247,10 +246,10 @@ class ReviewPageByProductLoader(PageLoader):
 
     keyset = sql.REVIEW_ORDER
 
-    def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
-        """Reviews of the given products."""
+    def pages(self, keys: Sequence[int]) -> Select[Any]:
+        """A window of each product's reviews."""
         base = sql.review_select().where(self.keys_in(sql.reviews.c.product_id, keys))
-        return base, sql.reviews.c.product_id
+        return partitioned_pages(base, sql.reviews.c.product_id, self.keyset, self.window)
 
 
 class ProductPageByCategoryLoader(PageLoader):
@@ -262,10 +261,9 @@ class ProductPageByCategoryLoader(PageLoader):
         self.product_filter: sql.ProductFilter = product_filter
         self.keyset = keyset
 
-    def statement(self, keys: Sequence[int]) -> tuple[Select[Any], Any]:
-        """Products under the given categories, labelled with the category they were asked for."""
-        base = sql.products_by_category(keys, self.product_filter, self.db.dialect)
-        return base, base.selected_columns.root_id
+    def pages(self, keys: Sequence[int]) -> Select[Any]:
+        """A window of the products under each category."""
+        return sql.product_pages_by_category(keys, self.product_filter, self.keyset, self.window, self.db.dialect)
 
 
 class ProductCountByCategoryLoader(BaseLoader):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Float,
+    FromClause,
     Integer,
     Numeric,
     Select,
@@ -27,7 +28,9 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.errors import UserInputError
 
@@ -39,6 +42,7 @@ __all__ = [
     "Window",
     "encode_cursor",
     "keyset_page",
+    "lateral_pages",
     "partitioned_pages",
     "validate_window",
 ]
@@ -69,8 +73,8 @@ class Keyset:
     """
 
     name: str
-    key: ColumnElement[Any] | None
-    id: ColumnElement[Any]
+    key: KeyedColumnElement[Any] | None
+    id: KeyedColumnElement[Any]
     ascending: bool
     parse: Callable[[Any], Any] = lambda value: value
 
@@ -89,14 +93,20 @@ class Keyset:
             return self
         return Keyset(self.name, self.key, self.id, not self.ascending, self.parse)
 
-    def columns(self) -> list[ColumnElement[Any]]:
+    def columns(self) -> list[KeyedColumnElement[Any]]:
         """The ordered columns, sort key first."""
         return [self.id] if self.key is None else [self.key, self.id]
 
-    def order_by(self, forward: bool = True) -> list[ColumnElement[Any]]:
-        """ORDER BY clauses for reading forward (or backward) through this order."""
+    def order_by(self, forward: bool = True, within: FromClause | None = None) -> list[ColumnElement[Any]]:
+        """ORDER BY clauses for reading forward (or backward) through this order.
+
+        With `within`, the clauses name that subquery's columns instead of the table's.
+        """
         ascending = self.ascending == forward
-        return [column.asc() if ascending else column.desc() for column in self.columns()]
+        columns = self.columns()
+        if within is not None:
+            columns = [within.c[column.key] for column in columns]
+        return [column.asc() if ascending else column.desc() for column in columns]
 
     def beyond(self, cursor: tuple[Any, int], forward: bool) -> ColumnElement[bool]:
         """Rows strictly after the cursor when reading forward, strictly before when reading backward."""
@@ -256,6 +266,28 @@ def partitioned_pages(base: Select[Any], partition: ColumnElement[Any], keyset: 
         select(ranked)
         .where(ranked.c.page_position <= window.fetch)
         .order_by(ranked.c.parent_key, ranked.c.page_position)
+    )
+
+
+def lateral_pages(
+    parents: FromClause, parent_key: ColumnElement[Any], base: Select[Any], keyset: Keyset, window: Window
+) -> Select[Any]:
+    """One statement returning the same window of every parent's list, via a LATERAL subquery per parent.
+
+    `base` selects one parent's rows, correlated to `parents` (one row per parent). Each parent reads its
+    rows in keyset order and stops after the window, so an index on the order serves the page without
+    reading the rest of the list (PostgreSQL; SQLite has no LATERAL). Like partitioned_pages, the result
+    has the base columns plus `parent_key`, ordered by parent then position in the window.
+    """
+    query = base.add_columns(parent_key.label("parent_key"))
+    if window.cursor is not None:
+        query = query.where(keyset.beyond(window.cursor, window.forward))
+    page = query.order_by(*keyset.order_by(window.forward)).limit(window.fetch).lateral("page")
+    return (
+        select(page)
+        .select_from(parents)
+        .join(page, true())
+        .order_by(page.c.parent_key, *keyset.order_by(window.forward, within=page))
     )
 
 
