@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -35,9 +35,9 @@ async def _settled(loader: GatedLoader) -> None:
 
 
 @pytest.fixture
-def loop_errors() -> Iterator[list[dict[str, Any]]]:
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
     """What the running loop's exception handler receives during the test."""
-    loop = asyncio.get_event_loop()
+    loop = asyncio.get_running_loop()
     previous = loop.get_exception_handler()
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
