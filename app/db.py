@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, make_url
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
@@ -27,6 +28,10 @@ from app.settings import Settings
 __all__ = ["RequestDatabase", "create_engine", "ensure_sqlite_folder"]
 
 log = logging.getLogger("storefront.db")
+
+# A pooled connection idle for longer than this is pinged before it is handed out. SQLAlchemy's
+# pool_pre_ping pings on every checkout: a round trip per request, for connections used a moment ago.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -38,16 +43,39 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": "storefront"}},
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use when it sat idle, and replace it when the ping fails.
+
+    This is SQLAlchemy's "pessimistic disconnect handling" recipe: a DisconnectionError raised in the
+    checkout event makes the pool discard that connection and check out (or open) another.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def remember_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"idle connection failed its ping: {type(error).__name__}") from error
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
@@ -70,6 +98,9 @@ class RequestDatabase:
     """One request's access to the database: a single lazily opened connection behind a lock.
 
     `dialect` names the database ("sqlite" or "postgresql") for the statements written differently on each.
+    On PostgreSQL the connection runs in autocommit: a read needs no BEGIN and ROLLBACK round trips, and at
+    READ COMMITTED every statement takes its own snapshot inside a transaction too. (SQLite's driver
+    begins transactions only for writes.) Writes will take an explicit transaction.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -79,24 +110,27 @@ class RequestDatabase:
         self._connection: AsyncConnection | None = None
 
     async def fetch_all(self, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row]:
-        """Run one statement and return all its rows.
-
-        The statement runs in a task of its own: the planned executor drives resolvers inside the
-        request's task, and SQLAlchemy's pool timeout (asyncio.timeout) cancels the *current* task when
-        it expires, which must be this one, not the whole request.
-        """
-        return await asyncio.ensure_future(self._fetch_all(statement, params))
-
-    async def _fetch_all(self, statement: Executable, params: dict[str, Any] | None) -> Sequence[Row]:
+        """Run one statement and return all its rows."""
         async with self._lock:
-            connection = await self._connect()
+            connection = self._connection or await self._connect()
             result = await connection.execute(statement, params or {})
             return result.all()
 
     async def _connect(self) -> AsyncConnection:
-        if self._connection is None:
-            self._connection = await self._engine.connect()
-        return self._connection
+        """Check a connection out of the pool, in a task of its own.
+
+        The planned executor drives resolvers inside the request's task, and SQLAlchemy's pool timeout
+        (asyncio.timeout) cancels the *current* task when it expires, which must be this one, not the
+        whole request.
+        """
+        return await asyncio.ensure_future(self._checkout())
+
+    async def _checkout(self) -> AsyncConnection:
+        # Kept on self at once: should the request be cancelled now, `close` still returns it to the pool.
+        connection = self._connection = await self._engine.connect()
+        if self.dialect == "postgresql":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
 
     async def close(self) -> None:
         """Return the connection to the pool, rolling back whatever a read left open.

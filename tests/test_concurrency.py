@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import db
 from app.db import RequestDatabase
-from tests.conftest import serve, settings_for
+from tests.conftest import POSTGRES_ADMIN_URL, serve, settings_for
 
 SIBLINGS = """
 {
@@ -120,3 +122,66 @@ async def test_a_pool_timeout_is_a_clear_error_on_both_executors(catalog_url, ba
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         # and the app recovers once a connection is free
         assert (await api.query("{ products(first: 1) { nodes { id } } }"))["data"]["products"]["nodes"]
+
+
+async def _terminate_backends(url: str) -> None:
+    """Kill every server process serving the app's database, as a database restart would."""
+    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": url.rsplit("/", 1)[1]},
+            )
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.parametrize("idle_seconds", [0.0, 3600.0])
+async def test_a_pooled_connection_that_died_while_idle_is_replaced_after_a_ping(
+    catalog_url, backend, monkeypatch, idle_seconds
+):
+    # given: an app whose pooled connection was killed while it sat idle
+    if backend != "postgresql":
+        pytest.skip("SQLite connections cannot be killed from outside")
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", idle_seconds)
+    query = "{ products(first: 1) { nodes { id } } }"
+    async with serve(settings_for(catalog_url)) as api:
+        assert (await api.query(query))["data"]["products"]["nodes"]
+        await _terminate_backends(catalog_url)
+        # when
+        response = await api.client.post("/graphql", json={"query": query})
+        # then: past the idle limit the dead connection fails its ping and is replaced unseen; within it, the
+        # request gets the clear 503 (no ping, by design) and the next one a fresh connection
+        if idle_seconds == 0.0:
+            assert response.status_code == 200 and "errors" not in response.json()
+        else:
+            assert response.status_code == 503
+        assert (await api.query(query))["data"]["products"]["nodes"]
+
+
+async def test_reads_on_postgresql_send_no_begin(catalog_url, backend, monkeypatch):
+    # given: a count of the BEGINs SQLAlchemy's asyncpg adapter sends (it sends one before the first
+    # statement of every transaction, unless the connection is in autocommit)
+    if backend != "postgresql":
+        pytest.skip("SQLite's driver never begins a transaction for a read")
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    begins: list[object] = []
+    start = AsyncAdapt_asyncpg_connection._start_transaction
+
+    async def counted_start(self):
+        await start(self)
+        if self._transaction is not None:  # BEGIN was sent
+            begins.append(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted_start)
+    query = "{ products(first: 2) { nodes { id category { name } } } }"
+    async with serve(settings_for(catalog_url)) as api:
+        await api.query(query)  # the first connection also runs the dialect's setup queries
+        begins.clear()
+        # when
+        for _ in range(2):
+            assert len((await api.query(query))["data"]["products"]["nodes"]) == 2
+    # then
+    assert begins == []
