@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     any_,
+    bindparam,
     case,
     exists,
     false,
@@ -35,6 +36,7 @@ from app.pagination import (
 )
 
 __all__ = [
+    "KEYS",
     "PRODUCT_SORTS",
     "ProductFilter",
     "categories",
@@ -98,16 +100,23 @@ class ProductFilter:
     vendor: str | None = None
 
 
-def keys_in(column: ColumnElement[Any], keys: Sequence[Any], dialect: str) -> ColumnElement[bool]:
-    """`column IN (keys)`; on PostgreSQL `column = ANY(:keys)` with the keys as one array parameter.
+# The bind parameter every keyed statement takes its keys from: statements are built once per database
+# (`cache` below) and executed with {KEYS: [...]}. Building a statement cost more than running it: a
+# recursive CTE took 0.4 ms to build, and SQLAlchemy memoizes a statement's cache key on the object.
+KEYS = "keys"
+
+
+def keys_in(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
+    """`column IN :keys`; on PostgreSQL `column = ANY(:keys)` with the keys as one array parameter.
 
     asyncpg prepares each distinct SQL text once per connection, and an IN list renders one text per
     number of keys, so batches of varying size would be parsed and planned again and again; with one
-    array parameter every batch of a loader is the same prepared statement. SQLite has no arrays.
+    array parameter every batch of a loader is the same prepared statement. SQLite has no arrays: its
+    expanding IN renders one text per number of keys.
     """
     if dialect == "postgresql":
-        return column == any_(literal(list(keys), ARRAY(column.type)))
-    return column.in_(keys)
+        return column == any_(bindparam(KEYS, type_=ARRAY(column.type)))
+    return column.in_(bindparam(KEYS, expanding=True))
 
 
 def visible_products() -> ColumnElement[bool]:
@@ -193,9 +202,9 @@ def row_count(query: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(query.subquery())
 
 
-def products_by_category(category_ids: Sequence[int], product_filter: ProductFilter, dialect: str) -> Select[Any]:
+def products_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """Visible products under each category (subcategories included), with the category as `root_id`."""
-    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
+    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
     return (
         select(*PRODUCT_COLUMNS, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
@@ -203,8 +212,9 @@ def products_by_category(category_ids: Sequence[int], product_filter: ProductFil
     )
 
 
+@lru_cache(maxsize=256)
 def product_pages_by_category(
-    category_ids: Sequence[int], product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
+    product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
 ) -> Select[Any]:
     """The same window of visible products under each category (subcategories included), as `parent_key`.
 
@@ -212,21 +222,21 @@ def product_pages_by_category(
     SQLite numbers every product under the categories (ROW_NUMBER) and keeps the window.
     """
     if dialect != "postgresql":
-        everything = products_by_category(category_ids, product_filter, dialect)
+        everything = products_by_category(product_filter, dialect)
         return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
-    trees = category_trees(category_ids, dialect)
+    trees = category_trees(dialect)
     base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
         products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
     )
     return lateral_pages(trees, trees.c.root_id, base, keyset, window)
 
 
-def category_trees(category_ids: Sequence[int], dialect: str) -> Subquery:
+def category_trees(dialect: str) -> Subquery:
     """A subquery of (root_id, ids): each category with the array of its subtree's ids, itself included.
 
     An array per category keeps the subtree test a cheap filter on each product the page reads.
     """
-    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
+    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
     return (
         select(tree.c.root_id, func.array_agg(tree.c.id).label("ids"))
         .group_by(tree.c.root_id)
@@ -234,9 +244,10 @@ def category_trees(category_ids: Sequence[int], dialect: str) -> Subquery:
     )
 
 
-def product_count_by_category(category_ids: Sequence[int], product_filter: ProductFilter, dialect: str) -> Select[Any]:
+@lru_cache(maxsize=256)
+def product_count_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """(root_id, count) of visible products under each category, subcategories included."""
-    tree = category_subtree(keys_in(categories.c.id, category_ids, dialect), name="category_roots")
+    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
     return (
         select(tree.c.root_id, func.count().label("count"))
         .select_from(products)
@@ -246,17 +257,17 @@ def product_count_by_category(category_ids: Sequence[int], product_filter: Produ
     )
 
 
-def categories_with_ancestors(ids: Sequence[int], dialect: str) -> Select[Any]:
-    """The categories with these ids and every ancestor of theirs, in one recursive statement."""
-    chain = (
-        select(*CATEGORY_COLUMNS).where(keys_in(categories.c.id, ids, dialect)).cte("category_chain", recursive=True)
-    )
+@cache
+def categories_with_ancestors(dialect: str) -> Select[Any]:
+    """The categories with the given ids and every ancestor of theirs, in one recursive statement."""
+    chain = select(*CATEGORY_COLUMNS).where(keys_in(categories.c.id, dialect)).cte("category_chain", recursive=True)
     parent = categories.alias("parent")
     chain = chain.union_all(select(*parent.c).join(chain, chain.c.parent_id == parent.c.id))
     return select(chain).distinct()
 
 
-def variant_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
+@cache
+def variant_aggregates(dialect: str) -> Select[Any]:
     """Per product: lowest and highest variant price and the number of variants in stock."""
     in_stock = func.sum(case((variants.c.stock_quantity > 0, 1), else_=0))
     return (
@@ -266,12 +277,13 @@ def variant_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
             func.max(variants.c.price).label("max_price"),
             in_stock.label("in_stock"),
         )
-        .where(keys_in(variants.c.product_id, product_ids, dialect))
+        .where(keys_in(variants.c.product_id, dialect))
         .group_by(variants.c.product_id)
     )
 
 
-def rating_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
+@cache
+def rating_aggregates(dialect: str) -> Select[Any]:
     """Per product: the average rating and the number of reviews."""
     return (
         select(
@@ -279,7 +291,7 @@ def rating_aggregates(product_ids: Sequence[int], dialect: str) -> Select[Any]:
             func.avg(reviews.c.rating).label("average"),
             func.count().label("count"),
         )
-        .where(keys_in(reviews.c.product_id, product_ids, dialect))
+        .where(keys_in(reviews.c.product_id, dialect))
         .group_by(reviews.c.product_id)
     )
 
@@ -304,12 +316,62 @@ def image_select() -> Select[Any]:
     return select(*IMAGE_COLUMNS).join(products, products.c.id == images.c.product_id).where(visible_products())
 
 
-def first_images(product_ids: Sequence[int], count: int, dialect: str) -> Select[Any]:
-    """The first `count` images of each product, by position, in one windowed statement."""
+@cache
+def first_images(dialect: str) -> Select[Any]:
+    """The first `:count` images of each product, by position, in one windowed statement."""
     position = func.row_number().over(partition_by=images.c.product_id, order_by=(images.c.position, images.c.id))
     ranked = (
-        select(*IMAGE_COLUMNS, position.label("image_rank"))
-        .where(keys_in(images.c.product_id, product_ids, dialect))
-        .subquery()
+        select(*IMAGE_COLUMNS, position.label("image_rank")).where(keys_in(images.c.product_id, dialect)).subquery()
     )
-    return select(ranked).where(ranked.c.image_rank <= count).order_by(ranked.c.product_id, ranked.c.image_rank)
+    return (
+        select(ranked)
+        .where(ranked.c.image_rank <= bindparam("count"))
+        .order_by(ranked.c.product_id, ranked.c.image_rank)
+    )
+
+
+@cache
+def categories_by(column: str, dialect: str) -> Select[Any]:
+    """Categories whose `column` (id, slug or parent_id) is one of the keys, by position."""
+    return (
+        categories.select()
+        .where(keys_in(categories.c[column], dialect))
+        .order_by(categories.c.position, categories.c.id)
+    )
+
+
+@cache
+def products_by(column: str, dialect: str) -> Select[Any]:
+    """Visible products whose `column` (id or slug) is one of the keys."""
+    return product_select().where(keys_in(products.c[column], dialect))
+
+
+@cache
+def variants_by(column: str, dialect: str) -> Select[Any]:
+    """Variants whose `column` (id or product_id) is one of the keys, by product and position.
+
+    By id, only variants of visible products; by product, the product's visibility was checked already.
+    """
+    base = variant_select() if column == "id" else select(*VARIANT_COLUMNS)
+    return base.where(keys_in(variants.c[column], dialect)).order_by(
+        variants.c.product_id, variants.c.position, variants.c.id
+    )
+
+
+@cache
+def images_by_id(dialect: str) -> Select[Any]:
+    """Images of visible products with one of the keys as id."""
+    return image_select().where(keys_in(images.c.id, dialect))
+
+
+@cache
+def reviews_by_id(dialect: str) -> Select[Any]:
+    """Reviews of visible products with one of the keys as id."""
+    return review_select().where(keys_in(reviews.c.id, dialect))
+
+
+@lru_cache(maxsize=256)
+def review_pages(window: Window, dialect: str) -> Select[Any]:
+    """The same window of each product's reviews, newest first, with the product as `parent_key`."""
+    base = review_select().where(keys_in(reviews.c.product_id, dialect))
+    return partitioned_pages(base, reviews.c.product_id, REVIEW_ORDER, window)

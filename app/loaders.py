@@ -12,11 +12,11 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import Select
 
 from app import catalog_sql as sql
 from app.db import RequestDatabase
-from app.pagination import Keyset, Page, Window, partitioned_pages, to_page
+from app.pagination import Keyset, Page, Window, to_page
 
 __all__ = ["Loaders"]
 
@@ -50,13 +50,14 @@ class BaseLoader(DataLoader[Any, Any]):
         """
         return _all_of(self.loop, [DataLoader.load(self, key) for key in keys])
 
-    async def fetch(self, statement: Select[Any]) -> Sequence[Any]:
-        """Run one statement on the request's connection."""
-        return await self.db.fetch_all(statement)
+    async def fetch(self, statement: Select[Any], keys: Sequence[Any], **params: Any) -> Sequence[Any]:
+        """Run one keyed statement (see `catalog_sql.KEYS`) for these keys on the request's connection."""
+        return await self.db.fetch_all(statement, {sql.KEYS: list(keys), **params})
 
-    def keys_in(self, column: ColumnElement[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
-        """`column IN (keys)` in the form this request's database prepares once for any number of keys."""
-        return sql.keys_in(column, keys, self.db.dialect)
+    @property
+    def dialect(self) -> str:
+        """The request's database: "postgresql" or "sqlite"."""
+        return self.db.dialect
 
 
 def _observe(future: asyncio.Future[Any]) -> None:
@@ -98,14 +99,14 @@ def _all_of(loop: asyncio.AbstractEventLoop, shared: list[asyncio.Future[Any]]) 
 
 
 def _by_key(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[Any]:
-    found = {row._mapping[column]: row for row in rows}
+    found = {getattr(row, column): row for row in rows}
     return [found.get(key) for key in keys]
 
 
 def _grouped(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[list[Any]]:
     groups: dict[Any, list[Any]] = defaultdict(list)
     for row in rows:
-        groups[row._mapping[column]].append(row)
+        groups[getattr(row, column)].append(row)
     return [groups.get(key, []) for key in keys]
 
 
@@ -113,7 +114,7 @@ class CategoryByIdLoader(BaseLoader):
     """Categories by id; each batch also loads and primes every ancestor, so breadcrumbs cost nothing."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        rows = await self.fetch(sql.categories_with_ancestors(keys, self.db.dialect))
+        rows = await self.fetch(sql.categories_with_ancestors(self.dialect), keys)
         for row in rows:
             self.prime(row.id, row)
         return _by_key(rows, keys, "id")
@@ -123,7 +124,7 @@ class CategoryBySlugLoader(BaseLoader):
     """Categories by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.categories.select().where(self.keys_in(sql.categories.c.slug, keys)))
+        rows = await self.fetch(sql.categories_by("slug", self.dialect), keys)
         for row in rows:
             self.loaders.get(CategoryByIdLoader).prime(row.id, row)
         return _by_key(rows, keys, "slug")
@@ -133,26 +134,21 @@ class ChildCategoriesByParentLoader(BaseLoader):
     """The child categories of each category, by position."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
-        statement = (
-            sql.categories.select()
-            .where(self.keys_in(sql.categories.c.parent_id, keys))
-            .order_by(sql.categories.c.position, sql.categories.c.id)
-        )
-        return _grouped(await self.fetch(statement), keys, "parent_id")
+        return _grouped(await self.fetch(sql.categories_by("parent_id", self.dialect), keys), keys, "parent_id")
 
 
 class ProductByIdLoader(BaseLoader):
     """Visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.product_select().where(self.keys_in(sql.products.c.id, keys))), keys, "id")
+        return _by_key(await self.fetch(sql.products_by("id", self.dialect), keys), keys, "id")
 
 
 class ProductBySlugLoader(BaseLoader):
     """Visible products by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.product_select().where(self.keys_in(sql.products.c.slug, keys)))
+        rows = await self.fetch(sql.products_by("slug", self.dialect), keys)
         for row in rows:
             self.loaders.get(ProductByIdLoader).prime(row.id, row)
         return _by_key(rows, keys, "slug")
@@ -162,33 +158,28 @@ class VariantsByProductLoader(BaseLoader):
     """Every variant of each product, by position."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
-        statement = (
-            sql.variants.select()
-            .where(self.keys_in(sql.variants.c.product_id, keys))
-            .order_by(sql.variants.c.product_id, sql.variants.c.position, sql.variants.c.id)
-        )
-        return _grouped(await self.fetch(statement), keys, "product_id")
+        return _grouped(await self.fetch(sql.variants_by("product_id", self.dialect), keys), keys, "product_id")
 
 
 class VariantByIdLoader(BaseLoader):
     """Variants of visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.variant_select().where(self.keys_in(sql.variants.c.id, keys))), keys, "id")
+        return _by_key(await self.fetch(sql.variants_by("id", self.dialect), keys), keys, "id")
 
 
 class VariantAggregatesByProductLoader(BaseLoader):
     """Price range and stock of each product's variants: one GROUP BY for all products."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.variant_aggregates(keys, self.db.dialect)), keys, "product_id")
+        return _by_key(await self.fetch(sql.variant_aggregates(self.dialect), keys), keys, "product_id")
 
 
 class RatingByProductLoader(BaseLoader):
     """Average rating and review count of each product: one GROUP BY for all products."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.rating_aggregates(keys, self.db.dialect)), keys, "product_id")
+        return _by_key(await self.fetch(sql.rating_aggregates(self.dialect), keys), keys, "product_id")
 
 
 class FirstImagesByProductLoader(BaseLoader):
@@ -201,9 +192,8 @@ class FirstImagesByProductLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[list[Any]]:
         product_ids = sorted({product_id for product_id, _ in keys})
         largest = max(count for _, count in keys)
-        groups = _grouped(
-            await self.fetch(sql.first_images(product_ids, largest, self.db.dialect)), product_ids, "product_id"
-        )
+        rows = await self.fetch(sql.first_images(self.dialect), product_ids, count=largest)
+        groups = _grouped(rows, product_ids, "product_id")
         by_product = dict(zip(product_ids, groups, strict=True))
         return [by_product[product_id][:count] for product_id, count in keys]
 
@@ -212,14 +202,14 @@ class ImageByIdLoader(BaseLoader):
     """Images of visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.image_select().where(self.keys_in(sql.images.c.id, keys))), keys, "id")
+        return _by_key(await self.fetch(sql.images_by_id(self.dialect), keys), keys, "id")
 
 
 class ReviewByIdLoader(BaseLoader):
     """Reviews of visible products by id, with the author's display name."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return _by_key(await self.fetch(sql.review_select().where(self.keys_in(sql.reviews.c.id, keys))), keys, "id")
+        return _by_key(await self.fetch(sql.reviews_by_id(self.dialect), keys), keys, "id")
 
 
 class PageLoader(BaseLoader):
@@ -232,12 +222,12 @@ class PageLoader(BaseLoader):
         self.window = window
         self.params = params
 
-    def pages(self, keys: Sequence[Any]) -> Select[Any]:
-        """One statement with the window of every parent's list, each row's parent as `parent_key`."""
+    def pages(self) -> Select[Any]:
+        """One keyed statement with the window of every parent's list, each row's parent as `parent_key`."""
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[Any]) -> list[Page]:
-        rows = await self.fetch(self.pages(keys))
+        rows = await self.fetch(self.pages(), keys)
         return [to_page(group, self.window) for group in _grouped(rows, keys, "parent_key")]
 
 
@@ -246,10 +236,9 @@ class ReviewPageByProductLoader(PageLoader):
 
     keyset = sql.REVIEW_ORDER
 
-    def pages(self, keys: Sequence[int]) -> Select[Any]:
+    def pages(self) -> Select[Any]:
         """A window of each product's reviews."""
-        base = sql.review_select().where(self.keys_in(sql.reviews.c.product_id, keys))
-        return partitioned_pages(base, sql.reviews.c.product_id, self.keyset, self.window)
+        return sql.review_pages(self.window, self.dialect)
 
 
 class ProductPageByCategoryLoader(PageLoader):
@@ -261,9 +250,9 @@ class ProductPageByCategoryLoader(PageLoader):
         self.product_filter: sql.ProductFilter = product_filter
         self.keyset = keyset
 
-    def pages(self, keys: Sequence[int]) -> Select[Any]:
+    def pages(self) -> Select[Any]:
         """A window of the products under each category."""
-        return sql.product_pages_by_category(keys, self.product_filter, self.keyset, self.window, self.db.dialect)
+        return sql.product_pages_by_category(self.product_filter, self.keyset, self.window, self.dialect)
 
 
 class ProductCountByCategoryLoader(BaseLoader):
@@ -274,7 +263,7 @@ class ProductCountByCategoryLoader(BaseLoader):
         self.product_filter = product_filter
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        rows = await self.fetch(sql.product_count_by_category(keys, self.product_filter, self.db.dialect))
+        rows = await self.fetch(sql.product_count_by_category(self.product_filter, self.dialect), keys)
         counts = {row.root_id: row.count for row in rows}
         return [counts.get(key, 0) for key in keys]
 

@@ -37,8 +37,8 @@ async def connection(catalog_url: str, backend: str) -> AsyncIterator[AsyncConne
         await engine.dispose()
 
 
-async def _rows(connection: AsyncConnection, statement: Any) -> list[dict[str, Any]]:
-    rows = (await connection.execute(statement)).all()
+async def _rows(connection: AsyncConnection, statement: Any, ids: list[int]) -> list[dict[str, Any]]:
+    rows = (await connection.execute(statement, {sql.KEYS: ids})).all()
     return [{key: value for key, value in row._mapping.items() if key != "page_position"} for row in rows]
 
 
@@ -46,10 +46,10 @@ async def _pages(
     connection: AsyncConnection, ids: list[int], product_filter: sql.ProductFilter, keyset: Keyset, window: Window
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(LATERAL rows, ROW_NUMBER rows) of the same window."""
-    lateral = sql.product_pages_by_category(ids, product_filter, keyset, window, "postgresql")
-    everything = sql.products_by_category(ids, product_filter, "postgresql")
+    lateral = sql.product_pages_by_category(product_filter, keyset, window, "postgresql")
+    everything = sql.products_by_category(product_filter, "postgresql")
     numbered = partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
-    return await _rows(connection, lateral), await _rows(connection, numbered)
+    return await _rows(connection, lateral, ids), await _rows(connection, numbered, ids)
 
 
 def _windows(keyset: Keyset, ordered: list[dict[str, Any]]) -> list[Window]:
