@@ -83,7 +83,11 @@ def _context_factory(settings: Settings, engine: Any) -> Any:
     @asynccontextmanager
     async def context_for(request: Request) -> AsyncIterator[Context]:
         async with request_database(engine) as db:
-            yield Context.for_request(settings, db, request=request, request_id=current_request_id())
+            context = Context.for_request(settings, db, request=request, request_id=current_request_id())
+            try:
+                yield context
+            finally:
+                context.loaders.close()
 
     return context_for
 

@@ -282,3 +282,13 @@ class Loaders:
         if loader is None:
             loader = self._loaders[key] = loader_class(self.db, self, *params)  # type: ignore[call-arg]
         return loader  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Drop every loader and its cache at the end of the request.
+
+        Loaders and this bundle reference each other (loaders prime each other's caches), so without this
+        the request's rows would live on as cyclic garbage until the collector's next full pass.
+        """
+        for loader in self._loaders.values():
+            loader.clear_all()
+        self._loaders.clear()
