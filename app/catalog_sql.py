@@ -13,9 +13,11 @@ from sqlalchemy import (
     Numeric,
     Select,
     Subquery,
+    Text,
     any_,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
@@ -57,6 +59,13 @@ variants = ProductVariant.__table__
 images = ProductImage.__table__
 reviews = Review.__table__
 
+
+def _json_text(column: Any) -> Any:
+    """A JSON column read as its text, labelled as the column: the schema decodes it only when a client
+    asks for the field, instead of the driver decoding it for every row (a listing never shows tags)."""
+    return cast(column, Text).label(column.key)
+
+
 PRODUCT_COLUMNS = (
     products.c.id,
     products.c.slug,
@@ -64,7 +73,7 @@ PRODUCT_COLUMNS = (
     products.c.description,
     products.c.vendor,
     products.c.category_id,
-    products.c.tags,
+    _json_text(products.c.tags),
     products.c.min_price,
     products.c.rating_average,
     products.c.rating_count,
@@ -72,7 +81,7 @@ PRODUCT_COLUMNS = (
     products.c.updated_at,
 )
 CATEGORY_COLUMNS = tuple(categories.c)
-VARIANT_COLUMNS = tuple(variants.c)
+VARIANT_COLUMNS = tuple(_json_text(column) if column.key == "selected_options" else column for column in variants.c)
 IMAGE_COLUMNS = tuple(images.c)
 REVIEW_COLUMNS = (*reviews.c, customers.c.display_name.label("author_display_name"))
 

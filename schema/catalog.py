@@ -9,6 +9,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Annotated, Any
 
+import orjson
 import strawberry
 from strawberry import Info
 
@@ -199,7 +200,7 @@ class ProductVariant(LazyFields, Node):
         "ProductVariant",
         "sku",
         "title",
-        selected_options=lambda view: _options(view.row.selected_options),
+        selected_options=lambda view: _options(orjson.loads(view.row.selected_options)),
         quantity_available=attrgetter("row.stock_quantity"),
         available_for_sale=lambda view: view.row.stock_quantity > 0,
         price=lambda view: Money(amount=view.row.price, currency_code=view.currency_code),
@@ -263,7 +264,7 @@ class Product(LazyFields, Node):
         "title",
         "description",
         "vendor",
-        tags=lambda view: list(view.row.tags),
+        tags=lambda view: orjson.loads(view.row.tags),
         created_at=lambda view: _utc(view.row.created_at),
         updated_at=lambda view: _utc(view.row.updated_at),
     )

@@ -28,7 +28,7 @@ def _variant_row() -> _CountingRow:
         id=7,
         sku="SKU-7",
         title="M / Red",
-        selected_options=[{"name": "Size", "value": "M"}],
+        selected_options='[{"name": "Size", "value": "M"}]',  # JSON columns arrive as text
         stock_quantity=3,
         price=Decimal("19.99"),
         compare_at_price=None,
