@@ -26,7 +26,7 @@ reference executor; see `supports`.
 
 One constraint comes with the trampoline: resolvers run inside the request's task, so code that
 cancels the *current* task to enforce a deadline (`asyncio.timeout`, as SQLAlchemy's pool checkout
-does) must run in a task of its own; `RequestDatabase.fetch_all` does so for every statement.
+does) must run in a task of its own; `RequestDatabase` does so for the pool checkout.
 """
 
 from __future__ import annotations
