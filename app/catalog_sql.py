@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union_all,
 )
 
 from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
@@ -221,23 +222,55 @@ def products_by_category(product_filter: ProductFilter, dialect: str) -> Select[
     )
 
 
+# SQLite reads at most this many categories' pages as one UNION ALL of keyset pages; more are numbered
+# with ROW_NUMBER (SQLite allows 500 terms in a compound SELECT).
+UNION_PAGES_MAX = 50
+
+
+def parent_param(index: int) -> str:
+    """The bind parameter naming the `index`-th category of a SQLite UNION ALL of pages."""
+    return f"parent_{index}"
+
+
 @lru_cache(maxsize=256)
 def product_pages_by_category(
-    product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
+    product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str, parents: int = 0
 ) -> Select[Any]:
     """The same window of visible products under each category (subcategories included), as `parent_key`.
 
-    PostgreSQL reads each category's window alone (LATERAL, in keyset order, stopping after the window);
-    SQLite numbers every product under the categories (ROW_NUMBER) and keeps the window.
+    PostgreSQL reads each category's window alone (LATERAL, in keyset order, stopping after the window),
+    for any number of categories in :keys. SQLite has no LATERAL: for up to UNION_PAGES_MAX `parents`
+    (bound as parent_0, parent_1, ...) it reads one keyset page per category in a UNION ALL, else it numbers
+    every product under the categories in :keys (ROW_NUMBER) and keeps the window.
     """
-    if dialect != "postgresql":
-        everything = products_by_category(product_filter, dialect)
-        return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
-    trees = category_trees(dialect)
-    base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
-        products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
-    )
-    return lateral_pages(trees, trees.c.root_id, base, keyset, window)
+    if dialect == "postgresql":
+        trees = category_trees(dialect)
+        base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
+            products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
+        )
+        return lateral_pages(trees, trees.c.root_id, base, keyset, window)
+    if 0 < parents <= UNION_PAGES_MAX:
+        return _union_of_pages(product_filter, keyset, window, parents)
+    everything = products_by_category(product_filter, dialect)
+    return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
+
+
+def _union_of_pages(product_filter: ProductFilter, keyset: Keyset, window: Window, parents: int) -> Select[Any]:
+    """One keyset page per category, in a UNION ALL, ordered by category then position in the window."""
+    pages = []
+    for index in range(parents):
+        parent = bindparam(parent_param(index), type_=categories.c.id.type)
+        tree = category_subtree(categories.c.id == parent, name=f"category_tree_{index}")
+        page = select(*PRODUCT_COLUMNS, parent.label("parent_key")).where(
+            products.c.category_id.in_(select(tree.c.id)), visible_products(), *product_conditions(product_filter)
+        )
+        if window.cursor is not None:
+            page = page.where(keyset.beyond(window.cursor, window.forward))
+        # SQLite takes ORDER BY and LIMIT in a compound SELECT's terms only inside a subquery
+        limited = page.order_by(*keyset.order_by(window.forward)).limit(window.fetch).subquery(f"page_{index}")
+        pages.append(select(limited))
+    every = union_all(*pages).subquery("pages")
+    return select(every).order_by(every.c.parent_key, *keyset.order_by(window.forward, within=every))
 
 
 def category_trees(dialect: str) -> Subquery:

@@ -222,12 +222,14 @@ class PageLoader(BaseLoader):
         self.window = window
         self.params = params
 
-    def pages(self) -> Select[Any]:
-        """One keyed statement with the window of every parent's list, each row's parent as `parent_key`."""
+    def pages(self, keys: Sequence[Any]) -> tuple[Select[Any], dict[str, Any]]:
+        """One statement with the window of every parent's list, each row's parent as `parent_key`, and
+        its parameters besides :keys."""
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[Any]) -> list[Page]:
-        rows = await self.fetch(self.pages(), keys)
+        statement, params = self.pages(keys)
+        rows = await self.fetch(statement, keys, **params)
         return [to_page(group, self.window) for group in _grouped(rows, keys, "parent_key")]
 
 
@@ -236,9 +238,9 @@ class ReviewPageByProductLoader(PageLoader):
 
     keyset = sql.REVIEW_ORDER
 
-    def pages(self) -> Select[Any]:
+    def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
         """A window of each product's reviews."""
-        return sql.review_pages(self.window, self.dialect)
+        return sql.review_pages(self.window, self.dialect), {}
 
 
 class ProductPageByCategoryLoader(PageLoader):
@@ -250,9 +252,12 @@ class ProductPageByCategoryLoader(PageLoader):
         self.product_filter: sql.ProductFilter = product_filter
         self.keyset = keyset
 
-    def pages(self) -> Select[Any]:
-        """A window of the products under each category."""
-        return sql.product_pages_by_category(self.product_filter, self.keyset, self.window, self.dialect)
+    def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
+        """A window of the products under each category; on SQLite, one page per category (see
+        `catalog_sql.product_pages_by_category`), whose statement depends on how many there are."""
+        parents = len(keys) if self.dialect != "postgresql" and len(keys) <= sql.UNION_PAGES_MAX else 0
+        statement = sql.product_pages_by_category(self.product_filter, self.keyset, self.window, self.dialect, parents)
+        return statement, {sql.parent_param(index): key for index, key in enumerate(keys[:parents])}
 
 
 class ProductCountByCategoryLoader(BaseLoader):

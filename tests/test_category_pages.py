@@ -1,5 +1,6 @@
-"""Category product pages on PostgreSQL: the LATERAL statement (one index-ordered read per category) returns
-exactly the rows of the portable ROW_NUMBER statement, for every sort order, direction, cursor and filter."""
+"""Category product pages: the per-category statements (LATERAL on PostgreSQL, a UNION ALL of keyset pages on
+SQLite) return exactly the rows of the portable ROW_NUMBER statement, for every sort order, direction, cursor
+and filter."""
 
 from __future__ import annotations
 
@@ -25,10 +26,8 @@ KEYSETS = [keyset.reversed(reverse) for keyset in sql.PRODUCT_SORTS.values() for
 
 
 @pytest.fixture
-async def connection(catalog_url: str, backend: str) -> AsyncIterator[AsyncConnection]:
-    """A connection to the seeded catalog on PostgreSQL (SQLite has no LATERAL: it always numbers rows)."""
-    if backend != "postgresql":
-        pytest.skip("the LATERAL pages are PostgreSQL's")
+async def connection(catalog_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection to the seeded catalog."""
     engine = create_async_engine(catalog_url)
     try:
         async with engine.connect() as connection:
@@ -38,18 +37,23 @@ async def connection(catalog_url: str, backend: str) -> AsyncIterator[AsyncConne
 
 
 async def _rows(connection: AsyncConnection, statement: Any, ids: list[int]) -> list[dict[str, Any]]:
-    rows = (await connection.execute(statement, {sql.KEYS: ids})).all()
-    return [{key: value for key, value in row._mapping.items() if key != "page_position"} for row in rows]
+    params = {sql.KEYS: ids, **{sql.parent_param(index): key for index, key in enumerate(ids)}}
+    rows = (await connection.execute(statement, params)).all()
+    # parent_key names the category a row was read for; root_id and page_position are how a statement got there
+    return [
+        {key: value for key, value in row._mapping.items() if key not in ("root_id", "page_position")} for row in rows
+    ]
 
 
 async def _pages(
     connection: AsyncConnection, ids: list[int], product_filter: sql.ProductFilter, keyset: Keyset, window: Window
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(LATERAL rows, ROW_NUMBER rows) of the same window."""
-    lateral = sql.product_pages_by_category(product_filter, keyset, window, "postgresql")
-    everything = sql.products_by_category(product_filter, "postgresql")
+    """(per-category rows, ROW_NUMBER rows) of the same window."""
+    dialect = connection.dialect.name
+    per_category = sql.product_pages_by_category(product_filter, keyset, window, dialect, parents=len(ids))
+    everything = sql.products_by_category(product_filter, dialect)
     numbered = partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
-    return await _rows(connection, lateral, ids), await _rows(connection, numbered, ids)
+    return await _rows(connection, per_category, ids), await _rows(connection, numbered, ids)
 
 
 def _windows(keyset: Keyset, ordered: list[dict[str, Any]]) -> list[Window]:
@@ -63,20 +67,23 @@ def _windows(keyset: Keyset, ordered: list[dict[str, Any]]) -> list[Window]:
 
 
 @pytest.mark.parametrize("filter_name", list(FILTERS))
-async def test_lateral_pages_equal_numbered_pages(connection: AsyncConnection, filter_name: str) -> None:
-    # given: every category at once, two departments alone, and every sort order
+async def test_per_category_pages_equal_numbered_pages(connection: AsyncConnection, filter_name: str) -> None:
+    # given: every category at once (more than SQLite reads in one UNION ALL), a dozen, two departments
+    # alone, and every sort order
     product_filter = FILTERS[filter_name]
     categories = (await connection.execute(select(sql.categories.c.id, sql.categories.c.parent_id))).all()
     departments = [[row.id] for row in categories if row.parent_id is None]
-    batches = [[row.id for row in categories], *departments[:2]]
+    everyone = [row.id for row in categories]
+    assert len(everyone) > sql.UNION_PAGES_MAX  # so SQLite numbers the first batch and unions the others
+    batches = [everyone, everyone[:12], *departments[:2]]
     seen = 0
     for keyset in KEYSETS:
         for ids in batches:
             everything, _ = await _pages(connection, ids[:1], product_filter, keyset, Window(100, True, None))
             for window in _windows(keyset, everything):
                 # when
-                lateral, numbered = await _pages(connection, ids, product_filter, keyset, window)
+                per_category, numbered = await _pages(connection, ids, product_filter, keyset, window)
                 # then
-                assert lateral == numbered, (keyset.name, keyset.ascending, ids, window)
-                seen += len(lateral)
+                assert per_category == numbered, (keyset.name, keyset.ascending, ids, window)
+                seen += len(per_category)
     assert seen > 0
