@@ -213,7 +213,7 @@ class ReviewByIdLoader(BaseLoader):
 
 
 class PageLoader(BaseLoader):
-    """A page of each parent's list for one window; subclasses give the base statement and partition."""
+    """A page of each parent's list for one window; subclasses give the statement (`pages`)."""
 
     keyset: Keyset
 
