@@ -22,6 +22,7 @@ from app.ids import encode_global_id
 from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
 from tests import conftest
 from tests.conftest import Api, serve
+from tests.helpers import b64, field_location, post, utc
 
 IMAGE_FIELDS = "id altText width height url sized: url(width: 320, height: 240)"
 PRODUCT_FIELDS = f"""
@@ -131,7 +132,6 @@ EVERY_PRODUCTS_REVIEWS = """
 }
 """
 
-JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 MAX_WALK_PAGES = 60
 CURRENCY = "USD"
 
@@ -225,10 +225,6 @@ def gid(type_name: str, pk: int) -> str:
     return encode_global_id(type_name, pk)
 
 
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def timestamp(value: datetime) -> str:
     return utc(value).isoformat()
 
@@ -315,12 +311,6 @@ def rating_view(ratings: list[int]) -> dict[str, Any]:
     return {"average": float(average), "count": len(ratings)}
 
 
-def field_location(query: str, field: str) -> dict[str, int]:
-    """The line and column GraphQL reports for the first `field(` of a query."""
-    index = query.index(f"{field}(")
-    return {"line": query.count("\n", 0, index) + 1, "column": index - query.rfind("\n", 0, index)}
-
-
 def error(
     message: str, code: str, field: str | None, query: str, path: list[str], at: str | None = None
 ) -> dict[str, Any]:
@@ -328,17 +318,6 @@ def error(
     extensions = {"code": code} if field is None else {"code": code, "field": field}
     location = field_location(query, at or path[-1])
     return {"message": message, "locations": [location], "path": path, "extensions": extensions}
-
-
-def b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-async def post(api: Api, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """POST a query and check the transport: 200 with application/json, then return the body."""
-    response = await api.client.post("/graphql", json={"query": query, "variables": variables})
-    assert (response.status_code, response.headers["content-type"]) == (200, JSON_MEDIA_TYPE)
-    return response.json()
 
 
 # --- Walking a connection --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from app.ids import encode_global_id
 from app.models import Category, Product, ProductVariant
 from tests import conftest
 from tests.conftest import Api, serve
+from tests.helpers import b64, field_location, post, utc
 
 PRODUCT_PAGE = """
 query ProductPage(
@@ -52,7 +53,6 @@ FIRST_FIVE_IDS_AND_COUNT = "{ products(first: 5) { totalCount nodes { id } } }"
 DEFAULT_PAGE = "{ products { nodes { id } pageInfo { hasNextPage hasPreviousPage } } }"
 
 SORT_KEYS = ("ID", "TITLE", "PRICE", "CREATED_AT", "BEST_RATED")
-JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 MAX_WALK_PAGES = 50
 
 
@@ -113,10 +113,6 @@ def gid(pk: int) -> str:
     return encode_global_id("Product", pk)
 
 
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def sort_value(rows: CatalogRows, sort_key: str) -> Callable[[dict[str, Any]], Any]:
     """The value a sort key orders products by, computed from the rows (PRICE from the variants)."""
     return {
@@ -161,12 +157,6 @@ def listing(ids: list[int]) -> dict[str, Any]:
     return {"data": {"products": {"totalCount": len(ids), "nodes": [{"id": gid(pk)} for pk in ids]}}}
 
 
-def field_location(query: str, field: str) -> dict[str, int]:
-    """The line and column GraphQL reports for the first `field(` of a query."""
-    index = query.index(f"{field}(")
-    return {"line": query.count("\n", 0, index) + 1, "column": index - query.rfind("\n", 0, index)}
-
-
 def bad_input(message: str, field: str, query: str = PRODUCT_PAGE) -> dict[str, Any]:
     """The whole body of a rejected `products` argument: `products` is non-null, so data is null."""
     return {
@@ -185,17 +175,6 @@ def bad_input(message: str, field: str, query: str = PRODUCT_PAGE) -> dict[str, 
 def forge_cursor(payload: Any) -> str:
     """A cursor as a client could forge it: base64url of any JSON."""
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
-
-
-def b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-async def post(api: Api, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """POST a query and check the transport: 200 with application/json, then return the body."""
-    response = await api.client.post("/graphql", json={"query": query, "variables": variables})
-    assert (response.status_code, response.headers["content-type"]) == (200, JSON_MEDIA_TYPE)
-    return response.json()
 
 
 async def walk(api: Api, size: int, forward: bool, variables: dict[str, Any]) -> list[dict[str, Any]]:
