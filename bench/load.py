@@ -15,7 +15,7 @@ import httpx
 
 from bench.servers import ProcessTree, postgres_backends
 
-__all__ = ["GateFailure", "Measurement", "Target", "gate", "run_wrk", "wrk_path"]
+__all__ = ["GateFailure", "Measurement", "Target", "check_answers", "gate", "run_wrk", "wrk_path"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().with_name("wrk_post.lua")
@@ -47,6 +47,12 @@ def gate(client: httpx.Client, graphql_url: str, limit_url: str, body: bytes, la
     """Send the request once to each server: 200, no `errors`, and the same JSON from both. Returns bodies."""
     graphql = client.post(graphql_url, content=body, headers=HEADERS)
     limit = client.post(limit_url, content=body, headers=HEADERS)
+    check_answers(graphql, limit, label)
+    return graphql.content, limit.content
+
+
+def check_answers(graphql: httpx.Response, limit: httpx.Response, label: str) -> None:
+    """Both answered 200, GraphQL with data and no `errors`, and both with the same JSON; else GateFailure."""
     for name, response in (("GraphQL", graphql), ("limit", limit)):
         if response.status_code != 200:
             raise GateFailure(f"{label}: {name} answered {response.status_code}: {response.text[:500]}")
@@ -57,7 +63,6 @@ def gate(client: httpx.Client, graphql_url: str, limit_url: str, body: bytes, la
         raise GateFailure(f"{label}: GraphQL returned no data: {graphql.text[:500]}")
     if decoded != json.loads(limit.content):
         raise GateFailure(f"{label}: the limit's JSON differs from the GraphQL JSON")
-    return graphql.content, limit.content
 
 
 @dataclass(frozen=True)
