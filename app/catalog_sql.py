@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -212,9 +213,14 @@ def row_count(query: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(query.subquery())
 
 
+def _subtrees_of_keys(dialect: str) -> Any:
+    """(root_id, id) of every category under each category in :keys, itself included."""
+    return category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
+
+
 def products_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """Visible products under each category (subcategories included), with the category as `root_id`."""
-    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
+    tree = _subtrees_of_keys(dialect)
     return (
         select(*PRODUCT_COLUMNS, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
@@ -232,24 +238,34 @@ def parent_param(index: int) -> str:
     return f"parent_{index}"
 
 
+def category_pages(
+    keys: Sequence[int], product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The same window of visible products under each of these categories (subcategories included), with
+    the category as `parent_key`: the statement and its parameters besides :keys.
+
+    PostgreSQL reads each category's window alone (LATERAL, in keyset order, stopping after the window).
+    SQLite has no LATERAL: up to UNION_PAGES_MAX categories read one keyset page each in a UNION ALL (its
+    statement depends on how many); more are numbered with ROW_NUMBER and keep the window.
+    """
+    parents = len(keys) if dialect != "postgresql" and len(keys) <= UNION_PAGES_MAX else 0
+    statement = product_pages_by_category(product_filter, keyset, window, dialect, parents)
+    return statement, {parent_param(index): key for index, key in enumerate(keys[:parents])}
+
+
 @lru_cache(maxsize=256)
 def product_pages_by_category(
     product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str, parents: int = 0
 ) -> Select[Any]:
-    """The same window of visible products under each category (subcategories included), as `parent_key`.
-
-    PostgreSQL reads each category's window alone (LATERAL, in keyset order, stopping after the window),
-    for any number of categories in :keys. SQLite has no LATERAL: for up to UNION_PAGES_MAX `parents`
-    (bound as parent_0, parent_1, ...) it reads one keyset page per category in a UNION ALL, else it numbers
-    every product under the categories in :keys (ROW_NUMBER) and keeps the window.
-    """
+    """The statement of `category_pages`: LATERAL on PostgreSQL; on SQLite a UNION ALL of `parents` keyset
+    pages (bound as parent_0, parent_1, ...), or with no `parents` ROW_NUMBER over the categories in :keys."""
     if dialect == "postgresql":
         trees = category_trees(dialect)
         base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
             products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
         )
         return lateral_pages(trees, trees.c.root_id, base, keyset, window)
-    if 0 < parents <= UNION_PAGES_MAX:
+    if parents:
         return _union_of_pages(product_filter, keyset, window, parents)
     everything = products_by_category(product_filter, dialect)
     return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
@@ -278,7 +294,7 @@ def category_trees(dialect: str) -> Subquery:
 
     An array per category keeps the subtree test a cheap filter on each product the page reads.
     """
-    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
+    tree = _subtrees_of_keys(dialect)
     return (
         select(tree.c.root_id, func.array_agg(tree.c.id).label("ids"))
         .group_by(tree.c.root_id)
@@ -289,7 +305,7 @@ def category_trees(dialect: str) -> Subquery:
 @lru_cache(maxsize=256)
 def product_count_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
     """(root_id, count) of visible products under each category, subcategories included."""
-    tree = category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
+    tree = _subtrees_of_keys(dialect)
     return (
         select(tree.c.root_id, func.count().label("count"))
         .select_from(products)

@@ -253,11 +253,8 @@ class ProductPageByCategoryLoader(PageLoader):
         self.keyset = keyset
 
     def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
-        """A window of the products under each category; on SQLite, one page per category (see
-        `catalog_sql.product_pages_by_category`), whose statement depends on how many there are."""
-        parents = len(keys) if self.dialect != "postgresql" and len(keys) <= sql.UNION_PAGES_MAX else 0
-        statement = sql.product_pages_by_category(self.product_filter, self.keyset, self.window, self.dialect, parents)
-        return statement, {sql.parent_param(index): key for index, key in enumerate(keys[:parents])}
+        """A window of the products under each category."""
+        return sql.category_pages(keys, self.product_filter, self.keyset, self.window, self.dialect)
 
 
 class ProductCountByCategoryLoader(BaseLoader):

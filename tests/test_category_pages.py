@@ -36,9 +36,10 @@ async def connection(catalog_url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def _rows(connection: AsyncConnection, statement: Any, ids: list[int]) -> list[dict[str, Any]]:
-    params = {sql.KEYS: ids, **{sql.parent_param(index): key for index, key in enumerate(ids)}}
-    rows = (await connection.execute(statement, params)).all()
+async def _rows(
+    connection: AsyncConnection, statement: Any, ids: list[int], params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    rows = (await connection.execute(statement, {sql.KEYS: ids, **(params or {})})).all()
     # parent_key names the category a row was read for; root_id and page_position are how a statement got there
     return [
         {key: value for key, value in row._mapping.items() if key not in ("root_id", "page_position")} for row in rows
@@ -50,10 +51,10 @@ async def _pages(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per-category rows, ROW_NUMBER rows) of the same window."""
     dialect = connection.dialect.name
-    per_category = sql.product_pages_by_category(product_filter, keyset, window, dialect, parents=len(ids))
+    per_category, params = sql.category_pages(ids, product_filter, keyset, window, dialect)
     everything = sql.products_by_category(product_filter, dialect)
     numbered = partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
-    return await _rows(connection, per_category, ids), await _rows(connection, numbered, ids)
+    return await _rows(connection, per_category, ids, params), await _rows(connection, numbered, ids)
 
 
 def _windows(keyset: Keyset, ordered: list[dict[str, Any]]) -> list[Window]:
