@@ -155,6 +155,14 @@ def _path(link: Link, key: str | int) -> Path:
     return Path(_link_path(link), key, link.type_name)
 
 
+class _NoType:
+    """No value is of this type: a fast-path check that never passes."""
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
 @dataclass(slots=True)
 class FieldPlan:
     """How to produce one response key of an object: which field, how to read it, how to complete it."""
@@ -169,7 +177,7 @@ class FieldPlan:
     batch: Callable[..., Any] | None = None  # the field's declared per-level resolver, if any
     nonnull: bool = False
     complete: Completer | None = None  # completes a resolved value for the return type; raises on error
-    leaf: tuple[type, Callable[[Any], bool]] | None = None  # a leaf value of this exact type is itself
+    leaf: tuple[type, Callable[[Any], bool]] = (_NoType, _never)  # see `_fast_leaf`
 
 
 class _Batch:
@@ -389,7 +397,7 @@ class _Run:
             return_type: Any = definition.type
             plan.nonnull = is_non_null_type(return_type)
             plan.complete = _Completers(plan).build(return_type, False)
-            plan.leaf = _FAST_LEAVES.get(return_type.of_type if plan.nonnull else return_type)
+            plan.leaf = _fast_leaf(return_type)
         return plan
 
     # -- execution ----------------------------------------------------------------------------
@@ -429,8 +437,7 @@ class _Run:
     def _read_attribute(self, plan: FieldPlan, attribute: str, links: list[Link], pending: list[_Pending]) -> None:
         """A default-resolver field for every object: `getattr`, as strawberry's default resolver does."""
         key = plan.key
-        leaf = plan.leaf
-        exact_type, valid = leaf if leaf is not None else (_NoType, _never)
+        exact_type, valid = plan.leaf
         complete = plan.complete
         assert complete is not None
         for link in links:
@@ -601,8 +608,7 @@ class _Completers:
         plan = self.plan
         complete_item = self.build(item_type, False)
         item_nonnull = is_non_null_type(item_type)
-        leaf = _FAST_LEAVES.get(item_type.of_type if item_nonnull else item_type)
-        exact_type, valid = leaf if leaf is not None else (_NoType, _never)
+        exact_type, valid = _fast_leaf(item_type)
         message = f"Expected Iterable, but did not find one for field '{plan.parent_type}.{plan.name}'."
 
         def complete_list(value: Any, link: Link, key: str | int, run: _Run) -> Any:
@@ -671,7 +677,7 @@ class _Completers:
 
 
 def _leaf_completer(leaf_type: Any) -> Completer:
-    exact_type, valid = _FAST_LEAVES.get(leaf_type, (_NoType, _never))
+    exact_type, valid = _fast_leaf(leaf_type)
 
     def complete_leaf(value: Any, _link: Link, _key: str | int, _run: _Run) -> Any:
         if value is None or value is Undefined:
@@ -742,12 +748,12 @@ class _NameOnly:
         self.field_name = field_name
 
 
-class _NoType:
-    """No value is of this type: a fast-path check that never passes."""
-
-
-def _never(_value: Any) -> bool:
-    return False
+def _fast_leaf(type_: Any) -> tuple[type, Callable[[Any], bool]]:
+    """(python type, value check): a value of a position of this (possibly non-null) type that has exactly
+    that type and passes the check is its own serialized form; for other types the check never passes."""
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return _FAST_LEAVES.get(type_, (_NoType, _never))
 
 
 # Leaf types whose value of one exact Python type needs no serializer call: (python type, value check).
@@ -790,7 +796,6 @@ async def _settle(pending: list[_Pending]) -> None:
 
 
 _DONE = object()
-_MISSING = object()
 
 
 def _step(entry: _Pending, iterator: Any) -> Any:
