@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "NotFoundError", "UserInputError"]
+__all__ = ["DomainError", "UserInputError"]
 
 
 class DomainError(Exception):
@@ -27,9 +27,3 @@ class UserInputError(DomainError):
     """An argument is malformed or out of range."""
 
     code = "BAD_USER_INPUT"
-
-
-class NotFoundError(DomainError):
-    """The requested entity does not exist or is not visible to the viewer."""
-
-    code = "NOT_FOUND"

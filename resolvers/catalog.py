@@ -11,7 +11,7 @@ from typing import Any
 from app import catalog_sql as sql
 from app import loaders as L
 from app.context import Context
-from app.errors import NotFoundError, UserInputError
+from app.errors import UserInputError
 from app.ids import decode_global_id
 from app.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
 
@@ -131,12 +131,12 @@ async def products(ctx: Context, request: ProductQuery) -> Connection:
 
 
 async def product(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
-    """One visible product by global ID or slug; NotFoundError when there is none."""
+    """One visible product by global ID or slug; None when there is none."""
     return await _by_id_or_slug(ctx, "Product", id, slug, L.ProductByIdLoader, L.ProductBySlugLoader)
 
 
 async def category(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
-    """One category by global ID or slug; NotFoundError when there is none."""
+    """One category by global ID or slug; None when there is none."""
     return await _by_id_or_slug(ctx, "Category", id, slug, L.CategoryByIdLoader, L.CategoryBySlugLoader)
 
 
@@ -148,18 +148,13 @@ async def _by_id_or_slug(
     by_id: type[L.BaseLoader],
     by_slug: type[L.BaseLoader],
 ) -> Any:
+    """The row a lookup names, or None when none exists or is visible: like Relay's `node`, a missing entity
+    is not an error (clients drop a response with errors). Malformed input is: UserInputError."""
     if (id is None) == (slug is None):
         raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
-    noun = type_name.lower()
     if id is not None:
-        row = await ctx.loaders.get(by_id).load(decode_global_id(id, expected=type_name)[1])
-        if row is None:
-            raise NotFoundError(f"No {noun} with ID {id!r}", field="id")
-        return row
-    row = await ctx.loaders.get(by_slug).load(slug) if _possible_slug(slug) else None
-    if row is None:
-        raise NotFoundError(f"No {noun} with slug {slug!r}", field="slug")
-    return row
+        return await ctx.loaders.get(by_id).load(decode_global_id(id, expected=type_name)[1])
+    return await ctx.loaders.get(by_slug).load(slug) if _possible_slug(slug) else None
 
 
 async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> Connection:

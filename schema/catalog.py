@@ -442,14 +442,16 @@ class CatalogQuery:
     ) -> list[Node | None]:
         return [to_node(found, info) for found in await catalog.nodes(info.context, list(ids))]
 
-    @strawberry.field(description="One visible product by ID or slug; an error names what was not found.")
+    @strawberry.field(
+        description="One visible product by ID or slug (exactly one); null when it does not exist or is not visible."
+    )
     async def product(
         self,
         info: Info,
         id: Annotated[strawberry.ID | None, strawberry.argument(description="The product's ID.")] = None,
         slug: Annotated[str | None, strawberry.argument(description="The product's slug.")] = None,
     ) -> Product | None:
-        return Product.from_row(await catalog.product(info.context, id=id, slug=slug))
+        return _maybe(Product, await catalog.product(info.context, id=id, slug=slug))
 
     @strawberry.field(description="Visible products, filtered and sorted, with keyset cursors.")
     async def products(
@@ -466,14 +468,14 @@ class CatalogQuery:
         request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
         return connection_from(await catalog.products(info.context, request), Product.from_row)
 
-    @strawberry.field(description="One category by ID or slug; an error names what was not found.")
+    @strawberry.field(description="One category by ID or slug (exactly one); null when it does not exist.")
     async def category(
         self,
         info: Info,
         id: Annotated[strawberry.ID | None, strawberry.argument(description="The category's ID.")] = None,
         slug: Annotated[str | None, strawberry.argument(description="The category's slug.")] = None,
     ) -> Category | None:
-        return Category.from_row(await catalog.category(info.context, id=id, slug=slug))
+        return _maybe(Category, await catalog.category(info.context, id=id, slug=slug))
 
     @strawberry.field(description="Categories by position; only the top of the tree with `topLevel: true`.")
     async def categories(

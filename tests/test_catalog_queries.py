@@ -523,19 +523,20 @@ def lookup_error(message: str, code: str, field: str, query: str = PRODUCT_LOOKU
     return {"data": {"product": None}, "errors": [error(message, code, field, query, ["product"])]}
 
 
-async def test_a_missing_slug_is_not_found(api: Api) -> None:
-    body = await post(api, PRODUCT_LOOKUP, {"slug": "no-such-product"})
-    assert body == lookup_error("No product with slug 'no-such-product'", "NOT_FOUND", "slug")
+async def test_a_missing_product_is_null_without_an_error(api: Api) -> None:
+    # An error would make clients drop the whole response (Apollo's default policy); Relay's node does the same.
+    assert await post(api, PRODUCT_LOOKUP, {"slug": "no-such-product"}) == {"data": {"product": None}}
+    missing_id = gid("Product", 2**31 - 1)
+    assert await post(api, PRODUCT_LOOKUP, {"id": missing_id}) == {"data": {"product": None}}
 
 
-async def test_hidden_products_are_not_found_by_slug_or_id(api: Api, rows: CatalogRows) -> None:
+async def test_hidden_products_are_null_by_slug_or_id(api: Api, rows: CatalogRows) -> None:
     assert {product["status"] for product in rows.hidden} == {"DRAFT", "ARCHIVED"}
     for product in rows.hidden:
         by_slug = await post(api, PRODUCT_LOOKUP, {"slug": product["slug"]})
-        assert by_slug == lookup_error(f"No product with slug {product['slug']!r}", "NOT_FOUND", "slug")
-        product_id = gid("Product", product["id"])
-        by_id = await post(api, PRODUCT_LOOKUP, {"id": product_id})
-        assert by_id == lookup_error(f"No product with ID {product_id!r}", "NOT_FOUND", "id")
+        assert by_slug == {"data": {"product": None}}
+        by_id = await post(api, PRODUCT_LOOKUP, {"id": gid("Product", product["id"])})
+        assert by_id == {"data": {"product": None}}
 
 
 @pytest.mark.parametrize(
@@ -572,10 +573,15 @@ MALFORMED_IDS = {
 
 @pytest.mark.parametrize("bad_id", MALFORMED_IDS.values(), ids=MALFORMED_IDS.keys())
 async def test_malformed_ids_are_bad_input(api: Api, bad_id: str) -> None:
+    # A missing entity is null, but an ID that names nothing at all is still the client's error.
+    message = f"Malformed global ID: {bad_id[:200]!r}"
     body = await post(api, PRODUCT_LOOKUP, {"id": bad_id})
-    assert body == lookup_error(f"Malformed global ID: {bad_id[:200]!r}", "BAD_USER_INPUT", "id")
+    assert body == lookup_error(message, "BAD_USER_INPUT", "id")
+    category = await post(api, CATEGORY_BY_ID, {"id": bad_id})
+    category_error = error(message, "BAD_USER_INPUT", "id", CATEGORY_BY_ID, ["category"])
+    assert category == {"data": {"category": None}, "errors": [category_error]}
     node = await post(api, NODE, {"id": bad_id})
-    expected_error = error(f"Malformed global ID: {bad_id[:200]!r}", "BAD_USER_INPUT", "id", NODE, ["node"])
+    expected_error = error(message, "BAD_USER_INPUT", "id", NODE, ["node"])
     assert node == {"data": {"node": None}, "errors": [expected_error]}
 
 
@@ -745,10 +751,16 @@ async def test_category_by_slug_and_by_id(api: Api, rows: CatalogRows, by: str) 
     assert await api.query(query, variables) == {"data": {"category": expected}}
 
 
+async def test_a_missing_category_is_null_without_an_error(api: Api) -> None:
+    assert await post(api, CATEGORY_BY_SLUG, {"slug": "no-such-category"}) == {"data": {"category": None}}
+    missing_id = gid("Category", 2**31 - 1)
+    assert await post(api, CATEGORY_BY_ID, {"id": missing_id}) == {"data": {"category": None}}
+
+
 async def test_category_lookup_errors(api: Api) -> None:
-    missing = await post(api, CATEGORY_BY_SLUG, {"slug": "no-such-category"})
-    not_found = error("No category with slug 'no-such-category'", "NOT_FOUND", "slug", CATEGORY_BY_SLUG, ["category"])
-    assert missing == {"data": {"category": None}, "errors": [not_found]}
+    neither = await post(api, CATEGORY_BY_SLUG, {"slug": None})
+    neither_error = error("Pass exactly one of `id` and `slug`", "BAD_USER_INPUT", "id", CATEGORY_BY_SLUG, ["category"])
+    assert neither == {"data": {"category": None}, "errors": [neither_error]}
     product_id = gid("Product", 1)
     wrong_type = await post(api, CATEGORY_BY_ID, {"id": product_id})
     message = f"Expected a Category ID, got a Product ID: {product_id!r}"
@@ -905,10 +917,9 @@ async def test_an_id_beyond_the_integer_range_is_malformed(api: Api) -> None:
     assert body == {"data": {"node": None}, "errors": [expected_error]}
 
 
-async def test_a_slug_with_nul_is_not_found(api: Api) -> None:
+@pytest.mark.parametrize("slug", ["tee\x00", "a" * 201], ids=["with NUL", "over-long"])
+async def test_a_slug_no_row_can_have_is_null(api: Api, slug: str) -> None:
     # PostgreSQL refuses NUL in text; it used to reach the driver and come back as INTERNAL_SERVER_ERROR.
-    body = await post(api, PRODUCT_LOOKUP, {"slug": "tee\x00"})
-    assert body == lookup_error("No product with slug 'tee\\x00'", "NOT_FOUND", "slug")
-    category = await post(api, CATEGORY_BY_SLUG, {"slug": "apparel\x00"})
-    not_found = error("No category with slug 'apparel\\x00'", "NOT_FOUND", "slug", CATEGORY_BY_SLUG, ["category"])
-    assert category == {"data": {"category": None}, "errors": [not_found]}
+    # Such a slug is still a well-formed string: like any missing one it is null, not an error.
+    assert await post(api, PRODUCT_LOOKUP, {"slug": slug}) == {"data": {"product": None}}
+    assert await post(api, CATEGORY_BY_SLUG, {"slug": slug}) == {"data": {"category": None}}

@@ -417,7 +417,7 @@ async def test_operation_name_picks_the_operation(api: Api) -> None:
 async def test_expected_resolver_error_keeps_its_message_and_code(api: Api, accept: str, content_type: str) -> None:
     response = await api.client.post(
         "/graphql",
-        json={"query": '{ product(slug: "no-such-product") { id title } }'},
+        json={"query": '{ product(id: "not an id!") { id title } }'},
         headers={"accept": accept},
     )
     # A field error with data present: 200 under both media types.
@@ -427,10 +427,10 @@ async def test_expected_resolver_error_keeps_its_message_and_code(api: Api, acce
         "data": {"product": None},
         "errors": [
             {
-                "message": "No product with slug 'no-such-product'",
+                "message": "Malformed global ID: 'not an id!'",
                 "locations": [{"line": 1, "column": 3}],
                 "path": ["product"],
-                "extensions": {"code": "NOT_FOUND", "field": "slug"},
+                "extensions": {"code": "BAD_USER_INPUT", "field": "id"},
             }
         ],
     }

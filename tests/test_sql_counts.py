@@ -128,3 +128,27 @@ async def test_category_products_page(api):
     # then: category by slug, its products page, images, reviews
     assert len(result["data"]["category"]["products"]["nodes"]) > 1
     assert (for_one, for_many) == (4, 4)
+
+
+PRODUCT_LOOKUP = "query ($id: ID, $slug: String) { product(id: $id, slug: $slug) { id } }"
+CATEGORY_LOOKUP = "query ($id: ID, $slug: String) { category(id: $id, slug: $slug) { id } }"
+
+# (query, variables, field, expected statements): a slug no row can have is answered without SQL
+MISSING_LOOKUPS = {
+    "product by slug": (PRODUCT_LOOKUP, {"slug": "no-such-product"}, "product", 1),
+    "product by ID": (PRODUCT_LOOKUP, {"id": encode_global_id("Product", 2**31 - 1)}, "product", 1),
+    "product by an over-long slug": (PRODUCT_LOOKUP, {"slug": "a" * 201}, "product", 0),
+    "product by a slug with NUL": (PRODUCT_LOOKUP, {"slug": "tee\x00"}, "product", 0),
+    "category by slug": (CATEGORY_LOOKUP, {"slug": "no-such-category"}, "category", 1),
+    "category by ID": (CATEGORY_LOOKUP, {"id": encode_global_id("Category", 2**31 - 1)}, "category", 1),
+}
+
+
+@pytest.mark.parametrize("case", list(MISSING_LOOKUPS))
+async def test_a_missing_lookup_is_null_and_costs_at_most_one_statement(api, case):
+    # given
+    query, variables, field, expected = MISSING_LOOKUPS[case]
+    # when
+    result, statements = await api.counted(query, variables)
+    # then
+    assert (result, statements) == ({"data": {field: None}}, expected), api.sql.statements
