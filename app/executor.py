@@ -32,6 +32,7 @@ does) must run in a task of its own; `RequestDatabase` does so for the pool chec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect as inspect_module
 import math
 from collections import OrderedDict
@@ -74,6 +75,7 @@ from graphql.execution.values import get_argument_values, get_directive_values
 from graphql.pyutils import Path, Undefined, inspect
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.utilities import type_from_ast
+from strawberry.types.arguments import convert_arguments
 
 __all__ = ["BATCH_METADATA_KEY", "FastExecutor"]
 
@@ -197,13 +199,16 @@ class _Pending:
     For a batch resolver, `link` is a list: one object link per source.
     """
 
-    __slots__ = ("awaitable", "link", "plan", "result")
+    __slots__ = ("awaitable", "context", "link", "plan", "result")
 
     def __init__(self, awaitable: Any, plan: FieldPlan, link: Any) -> None:
         self.awaitable = awaitable
         self.plan = plan
         self.link = link
         self.result: Any = None
+        # Each awaitable runs in a context of its own, as in a task of its own: what one resolver sets in
+        # a contextvar is not seen by its siblings and does not outlive the operation.
+        self.context = contextvars.copy_context()
 
 
 _DocumentEntry = tuple[DocumentNode, bool, dict[Any, list[FieldPlan]] | None]
@@ -255,6 +260,24 @@ def _batch_of(strawberry_field: Any) -> Callable[..., Any] | None:
     return metadata.get(BATCH_METADATA_KEY)
 
 
+def _plain_attribute(definition: GraphQLField | None, strawberry_field: Any) -> str | None:
+    """The attribute a field reads when its value is exactly `getattr(source, attribute)`, else None.
+
+    That holds only for strawberry's basic resolver: no resolver of its own, no field extensions
+    (permission classes are one), no exception handlers, and the default `getattr` resolver. strawberry
+    marks every resolver-less field `_is_default`, also one whose extensions must run; such a field is
+    resolved through its (wrapped) resolver like any other.
+    """
+    if definition is None or strawberry_field is None:
+        return None
+    resolve = definition.resolve
+    if not getattr(resolve, "_is_default", False) or getattr(resolve, "__name__", "") != "_get_basic_result":
+        return None
+    if not strawberry_field.is_basic_field or strawberry_field.default_resolver is not getattr:
+        return None
+    return strawberry_field.python_name  # type: ignore[no-any-return]
+
+
 def _scan_directives(document: DocumentNode) -> tuple[bool, bool]:
     """(uses a directive this executor does not plan, has @skip/@include depending on a variable)."""
     unsupported = False
@@ -296,6 +319,7 @@ class _Run:
         self.root_value = root_value
         self.plans = shared_plans if shared_plans is not None else {}
         self.arguments: dict[int, Any] = {}
+        self.batch_arguments: dict[int, dict[str, Any]] = {}
         self.errors: list[GraphQLError] = []
         self.nulls: list[tuple[Link, str | int, bool]] = []
         self.propagated = False  # whether any container was nulled: only then can a batch hold dead links
@@ -389,9 +413,7 @@ class _Run:
             return FieldPlan(key, name, object_type.name, nodes, None, None, True)
         definition = self.schema.get_field(object_type, name)
         strawberry_field = None if definition is None else (definition.extensions or {}).get(STRAWBERRY_DEFINITION)
-        attribute = None
-        if definition is not None and getattr(definition.resolve, "_is_default", False):
-            attribute = getattr(strawberry_field, "python_name", None)
+        attribute = _plain_attribute(definition, strawberry_field)
         plan = FieldPlan(key, name, object_type.name, nodes, definition, attribute, False, _batch_of(strawberry_field))
         if definition is not None:
             return_type: Any = definition.type
@@ -472,6 +494,13 @@ class _Run:
                 self.position_error(error, plan, link, key, plan.nonnull)
             return
         if plan.batch is not None:
+            try:
+                arguments = self._batch_arguments(plan, arguments, links[0])
+            except Exception as error:
+                for link in links:
+                    link.container[key] = None
+                    self.position_error(error, plan, link, key, plan.nonnull)
+                return
             self._resolve_batch(plan, arguments, links, pending)
             return
         assert plan.definition is not None
@@ -536,6 +565,25 @@ class _Run:
         if found is None:
             assert plan.definition is not None
             found = self.arguments[id(plan)] = get_argument_values(plan.definition, plan.nodes[0], self.variable_values)
+        return found
+
+    def _batch_arguments(self, plan: FieldPlan, arguments: dict[str, Any], link: Link) -> dict[str, Any]:
+        """The arguments as the field's resolver receives them: Python names and strawberry inputs,
+        converted exactly as strawberry converts them for a resolver (once per planned field)."""
+        found = self.batch_arguments.get(id(plan))
+        if found is None:
+            assert plan.definition is not None
+            strawberry_field = (plan.definition.extensions or {})[STRAWBERRY_DEFINITION]
+            strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+            config = strawberry_schema.config
+            info = config.info_class(_raw_info=self.info(plan, _path(link, plan.key)), _field=strawberry_field)
+            found = self.batch_arguments[id(plan)] = convert_arguments(
+                arguments,
+                strawberry_field.arguments,
+                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+                config=config,
+                info=info,
+            )
         return found
 
     def info(self, plan: FieldPlan, path: Path) -> GraphQLResolveInfo:
@@ -801,7 +849,7 @@ _DONE = object()
 def _step(entry: _Pending, iterator: Any) -> Any:
     """Resume one awaitable: _DONE when it finished (result stored), else the future it waits on or None."""
     try:
-        yielded = iterator.send(None)
+        yielded = entry.context.run(iterator.send, None)
     except StopIteration as stop:
         entry.result = stop.value
         return _DONE

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import strawberry
-from graphql import get_operation_ast, parse, validate
+from graphql import ExecutionResult, execute, get_operation_ast, parse, validate
 from graphql.execution.values import get_variable_values
 from strawberry.permission import BasePermission
 
 from app.executor import BATCH_METADATA_KEY, FastExecutor
+from tests.guarded_schema import GUARDED
 
 CALLS: list[tuple[str, list[int]]] = []
 
@@ -90,3 +92,165 @@ async def test_fields_with_permissions_never_take_the_per_level_path():
     assert result["data"] == {"items": [{"guarded": None}] * 3}
     assert {error["message"] for error in result["errors"]} == {"Not allowed"}
     assert CALLS == []
+
+
+# -- guards, context isolation and argument conversion, through both executors ---------------------
+
+
+async def _through_both(schema: Any, query: str, context: Any = None) -> dict[str, Any]:
+    """The result of the planned executor, after checking that graphql-core's is exactly the same."""
+    document = parse(query)
+    assert validate(schema, document) == []
+    operation = get_operation_ast(document)
+    assert operation is not None
+    planned = await FastExecutor(schema).execute(document, operation, get_variable_values(schema, [], {}), context)
+    reference = execute(schema, document, context_value=context)
+    if not isinstance(reference, ExecutionResult):
+        reference = await reference
+    assert _sorted_errors(planned.formatted) == _sorted_errors(reference.formatted)
+    return _sorted_errors(planned.formatted)
+
+
+def _sorted_errors(result: dict[str, Any]) -> dict[str, Any]:
+    if "errors" in result:
+        return {**result, "errors": sorted(result["errors"], key=lambda error: str(error["path"]))}
+    return result
+
+
+def _denied(path: list[Any], line: int, column: int, message: str = "Not allowed") -> dict[str, Any]:
+    return {"message": message, "locations": [{"line": line, "column": column}], "path": path}
+
+
+async def test_a_permission_on_a_resolver_less_field_is_checked_on_the_planned_path():
+    result = await _through_both(GUARDED, "{ me { email } }", {"viewer": "bob"})
+    assert result == {"data": None, "errors": [_denied(["me", "email"], 1, 8)]}
+
+
+async def test_permissions_allow_the_owner_on_every_kind_of_field():
+    query = "{ me { email phone tags secret note address { city } } }"
+    result = await _through_both(GUARDED, query, {"viewer": "ada"})
+    assert result == {
+        "data": {
+            "me": {
+                "email": "ada@example.com",
+                "phone": "555",
+                "tags": ["a", "b"],
+                "secret": "secret of ada",
+                "note": "note of ada",
+                "address": {"city": "Oslo"},
+            }
+        }
+    }
+
+
+async def test_a_denied_non_null_resolver_field_nulls_its_parent():
+    result = await _through_both(GUARDED, "{ me { name secret } }", {"viewer": "bob"})
+    assert result == {"data": None, "errors": [_denied(["me", "secret"], 1, 13)]}
+
+
+async def test_permissions_deny_per_object_on_lists():
+    query = "{ accounts { name phone tags note } }"
+    result = await _through_both(GUARDED, query, {"viewer": "ada"})
+    ada = {"name": "ada's account", "phone": "555", "tags": ["a", "b"], "note": "note of ada"}
+    bob = {"name": "bob's account", "phone": None, "tags": None, "note": None}
+    assert result == {
+        "data": {"accounts": [ada, bob]},
+        "errors": [
+            _denied(["accounts", 1, "note"], 1, 30, "Not allowed (async)"),
+            _denied(["accounts", 1, "phone"], 1, 19, "Not allowed (async)"),
+            _denied(["accounts", 1, "tags"], 1, 25),
+        ],
+    }
+
+
+async def test_a_denied_nested_field_errors_at_its_own_position():
+    result = await _through_both(GUARDED, "{ accounts { address { city } } }", {"viewer": "ada"})
+    assert result == {
+        "data": {"accounts": [{"address": {"city": "Oslo"}}, {"address": None}]},
+        "errors": [_denied(["accounts", 1, "address"], 1, 14)],
+    }
+
+
+async def test_field_extensions_run_on_fields_with_and_without_resolvers():
+    result = await _through_both(GUARDED, "{ me { shout loudName } }", {"viewer": "ada"})
+    assert result == {"data": {"me": {"shout": "HI", "loudName": "ADA'S ACCOUNT"}}}
+
+
+CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
+
+
+@strawberry.type
+class ContextItem:
+    n: int
+
+    @strawberry.field
+    async def first(self) -> str:
+        seen = CURRENT.get()
+        CURRENT.set(f"set by {self.n}")
+        await asyncio.sleep(0)
+        return seen
+
+    @strawberry.field
+    async def second(self) -> str:
+        await asyncio.sleep(0)
+        return CURRENT.get()
+
+
+@strawberry.type
+class ContextQuery:
+    @strawberry.field
+    def items(self) -> list[ContextItem]:
+        return [ContextItem(n=1), ContextItem(n=2)]
+
+
+async def test_each_resolver_call_has_its_own_contextvars_context():
+    result = await _through_both(strawberry.Schema(query=ContextQuery)._schema, "{ items { first second } }")
+    assert result == {"data": {"items": [{"first": "unset", "second": "unset"}] * 2}}
+    assert CURRENT.get() == "unset"  # nothing a resolver set outlives the operation
+
+
+@strawberry.input(description="Text options.")
+class TextOptions:
+    max_length: int
+    suffix: str = "…"
+
+
+def _clip(text: str, max_length: int, options: TextOptions | None) -> str:
+    suffix = options.suffix if options else ""
+    return text[:max_length] + suffix
+
+
+async def _clip_level(_context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[str]:
+    CALLS.append(("batch", sorted(arguments)))
+    assert options_are_converted(arguments.get("options"))
+    return [_clip(source.text, arguments["max_length"], arguments.get("options")) for source in sources]
+
+
+def options_are_converted(options: Any) -> bool:
+    return options is None or isinstance(options, TextOptions)
+
+
+@strawberry.type
+class Text:
+    text: str
+
+    @strawberry.field(metadata={BATCH_METADATA_KEY: _clip_level})
+    def clipped(self, max_length: int, options: TextOptions | None = None) -> str:
+        return _clip(self.text, max_length, options)
+
+
+@strawberry.type
+class TextQuery:
+    @strawberry.field
+    def texts(self) -> list[Text]:
+        return [Text(text="storefront"), Text(text="graphql")]
+
+
+async def test_per_level_resolvers_get_python_names_and_strawberry_inputs():
+    CALLS.clear()
+    schema = strawberry.Schema(query=TextQuery)._schema
+    query = '{ texts { a: clipped(maxLength: 5) b: clipped(maxLength: 3, options: { maxLength: 9, suffix: "!" }) } }'
+    result = await _through_both(schema, query)
+    assert result == {"data": {"texts": [{"a": "store", "b": "sto!"}, {"a": "graph", "b": "gra!"}]}}
+    # strawberry passes an argument's default (`options=None`) as well
+    assert CALLS == [("batch", ["max_length", "options"])] * 2
