@@ -42,12 +42,12 @@ from app.pagination import (
 __all__ = [
     "KEYS",
     "PRODUCT_SORTS",
-    "ProductFilter",
+    "ProductConditions",
     "categories",
     "customers",
     "images",
     "keys_in",
-    "product_conditions",
+    "product_where",
     "products",
     "reviews",
     "row_count",
@@ -99,7 +99,7 @@ REVIEW_ORDER = Keyset("CREATED_AT", reviews.c.created_at, reviews.c.id, ascendin
 
 
 @dataclass(frozen=True)
-class ProductFilter:
+class ProductConditions:
     """Which products a listing shows; every field narrows the set, None means no constraint."""
 
     category_id: int | None = None
@@ -147,36 +147,36 @@ def category_subtree(anchor: ColumnElement[bool], name: str = "category_tree") -
     return tree.union_all(select(tree.c.root_id, child.c.id).join(child, child.c.parent_id == tree.c.id))
 
 
-def product_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
-    """WHERE conditions for a product filter (visibility not included).
+def product_where(conditions: ProductConditions) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a listing's conditions (visibility not included).
 
     A text with NUL in it matches nothing: PostgreSQL text cannot hold NUL (nor take it as a parameter),
     so no stored slug, title, description or vendor has one.
     """
-    conditions: list[ColumnElement[bool]] = []
-    if product_filter.category_id is not None or product_filter.category_slug is not None:
+    clauses: list[ColumnElement[bool]] = []
+    if conditions.category_id is not None or conditions.category_slug is not None:
         anchor = (
-            categories.c.id == product_filter.category_id
-            if product_filter.category_id is not None
-            else _text_equals(categories.c.slug, product_filter.category_slug)
+            categories.c.id == conditions.category_id
+            if conditions.category_id is not None
+            else _text_equals(categories.c.slug, conditions.category_slug)
         )
         tree = category_subtree(anchor)
-        conditions.append(products.c.category_id.in_(select(tree.c.id)))
-    for term in product_filter.text:
-        conditions.append(
+        clauses.append(products.c.category_id.in_(select(tree.c.id)))
+    for term in conditions.text:
+        clauses.append(
             products.c.title.icontains(term, autoescape=True) | products.c.description.icontains(term, autoescape=True)
             if _storable(term)
             else false()
         )
-    price_conditions = _variant_price_conditions(product_filter)
-    if price_conditions:
-        conditions.append(exists().where(variants.c.product_id == products.c.id, *price_conditions))
-    if product_filter.available_for_sale is not None:
+    price_clauses = _variant_price_where(conditions)
+    if price_clauses:
+        clauses.append(exists().where(variants.c.product_id == products.c.id, *price_clauses))
+    if conditions.available_for_sale is not None:
         in_stock = exists().where(variants.c.product_id == products.c.id, variants.c.stock_quantity > 0)
-        conditions.append(in_stock if product_filter.available_for_sale else ~in_stock)
-    if product_filter.vendor is not None:
-        conditions.append(_text_equals(func.lower(products.c.vendor), product_filter.vendor.lower()))
-    return conditions
+        clauses.append(in_stock if conditions.available_for_sale else ~in_stock)
+    if conditions.vendor is not None:
+        clauses.append(_text_equals(func.lower(products.c.vendor), conditions.vendor.lower()))
+    return clauses
 
 
 def _storable(text: str | None) -> bool:
@@ -187,25 +187,25 @@ def _text_equals(column: ColumnElement[Any], text: str | None) -> ColumnElement[
     return column == text if _storable(text) else false()
 
 
-def _variant_price_conditions(product_filter: ProductFilter) -> list[ColumnElement[bool]]:
+def _variant_price_where(conditions: ProductConditions) -> list[ColumnElement[bool]]:
     # The bounds are bound as NUMERIC without precision: at the column's NUMERIC(12, 2) PostgreSQL would
     # round 47.945 up to 47.95 (letting a 47.95 variant under a 47.945 maximum) and overflow past 10^10.
-    conditions = []
-    if product_filter.min_price is not None:
-        conditions.append(variants.c.price >= literal(product_filter.min_price, Numeric()))
-    if product_filter.max_price is not None:
-        conditions.append(variants.c.price <= literal(product_filter.max_price, Numeric()))
-    return conditions
+    clauses = []
+    if conditions.min_price is not None:
+        clauses.append(variants.c.price >= literal(conditions.min_price, Numeric()))
+    if conditions.max_price is not None:
+        clauses.append(variants.c.price <= literal(conditions.max_price, Numeric()))
+    return clauses
 
 
-def filtered_products(product_filter: ProductFilter) -> Select[Any]:
+def filtered_products(conditions: ProductConditions) -> Select[Any]:
     """Visible products matching a filter."""
-    return product_select().where(*product_conditions(product_filter))
+    return product_select().where(*product_where(conditions))
 
 
-def products_count(product_filter: ProductFilter) -> Select[Any]:
+def products_count(conditions: ProductConditions) -> Select[Any]:
     """COUNT(*) of the visible products matching a filter."""
-    return select(func.count()).select_from(products).where(visible_products(), *product_conditions(product_filter))
+    return select(func.count()).select_from(products).where(visible_products(), *product_where(conditions))
 
 
 def row_count(query: Select[Any]) -> Select[Any]:
@@ -218,13 +218,13 @@ def _subtrees_of_keys(dialect: str) -> Any:
     return category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
 
 
-def products_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
+def products_by_category(conditions: ProductConditions, dialect: str) -> Select[Any]:
     """Visible products under each category (subcategories included), with the category as `root_id`."""
     tree = _subtrees_of_keys(dialect)
     return (
         select(*PRODUCT_COLUMNS, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
-        .where(visible_products(), *product_conditions(product_filter))
+        .where(visible_products(), *product_where(conditions))
     )
 
 
@@ -239,7 +239,7 @@ def parent_param(index: int) -> str:
 
 
 def category_pages(
-    keys: Sequence[int], product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str
+    keys: Sequence[int], conditions: ProductConditions, keyset: Keyset, window: Window, dialect: str
 ) -> tuple[Select[Any], dict[str, Any]]:
     """The same window of visible products under each of these categories (subcategories included), with
     the category as `parent_key`: the statement and its parameters besides :keys.
@@ -249,36 +249,36 @@ def category_pages(
     statement depends on how many); more are numbered with ROW_NUMBER and keep the window.
     """
     parents = len(keys) if dialect != "postgresql" and len(keys) <= UNION_PAGES_MAX else 0
-    statement = product_pages_by_category(product_filter, keyset, window, dialect, parents)
+    statement = product_pages_by_category(conditions, keyset, window, dialect, parents)
     return statement, {parent_param(index): key for index, key in enumerate(keys[:parents])}
 
 
 @lru_cache(maxsize=256)
 def product_pages_by_category(
-    product_filter: ProductFilter, keyset: Keyset, window: Window, dialect: str, parents: int = 0
+    conditions: ProductConditions, keyset: Keyset, window: Window, dialect: str, parents: int = 0
 ) -> Select[Any]:
     """The statement of `category_pages`: LATERAL on PostgreSQL; on SQLite a UNION ALL of `parents` keyset
     pages (bound as parent_0, parent_1, ...), or with no `parents` ROW_NUMBER over the categories in :keys."""
     if dialect == "postgresql":
         trees = category_trees(dialect)
         base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
-            products.c.category_id == any_(trees.c.ids), visible_products(), *product_conditions(product_filter)
+            products.c.category_id == any_(trees.c.ids), visible_products(), *product_where(conditions)
         )
         return lateral_pages(trees, trees.c.root_id, base, keyset, window)
     if parents:
-        return _union_of_pages(product_filter, keyset, window, parents)
-    everything = products_by_category(product_filter, dialect)
+        return _union_of_pages(conditions, keyset, window, parents)
+    everything = products_by_category(conditions, dialect)
     return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
 
 
-def _union_of_pages(product_filter: ProductFilter, keyset: Keyset, window: Window, parents: int) -> Select[Any]:
+def _union_of_pages(conditions: ProductConditions, keyset: Keyset, window: Window, parents: int) -> Select[Any]:
     """One keyset page per category, in a UNION ALL, ordered by category then position in the window."""
     pages = []
     for index in range(parents):
         parent = bindparam(parent_param(index), type_=categories.c.id.type)
         tree = category_subtree(categories.c.id == parent, name=f"category_tree_{index}")
         page = select(*PRODUCT_COLUMNS, parent.label("parent_key")).where(
-            products.c.category_id.in_(select(tree.c.id)), visible_products(), *product_conditions(product_filter)
+            products.c.category_id.in_(select(tree.c.id)), visible_products(), *product_where(conditions)
         )
         if window.cursor is not None:
             page = page.where(keyset.beyond(window.cursor, window.forward))
@@ -303,14 +303,14 @@ def category_trees(dialect: str) -> Subquery:
 
 
 @lru_cache(maxsize=256)
-def product_count_by_category(product_filter: ProductFilter, dialect: str) -> Select[Any]:
+def product_count_by_category(conditions: ProductConditions, dialect: str) -> Select[Any]:
     """(root_id, count) of visible products under each category, subcategories included."""
     tree = _subtrees_of_keys(dialect)
     return (
         select(tree.c.root_id, func.count().label("count"))
         .select_from(products)
         .join(tree, tree.c.id == products.c.category_id)
-        .where(visible_products(), *product_conditions(product_filter))
+        .where(visible_products(), *product_where(conditions))
         .group_by(tree.c.root_id)
     )
 

@@ -18,9 +18,28 @@ from app import catalog_sql as sql
 from app.db import RequestDatabase
 from app.pagination import Keyset, Page, Window, to_page
 
-__all__ = ["Loaders"]
+__all__ = [
+    "BaseLoader",
+    "CategoryByIdLoader",
+    "CategoryBySlugLoader",
+    "ChildCategoriesByParentLoader",
+    "FirstImagesByProductLoader",
+    "ImageByIdLoader",
+    "Loaders",
+    "PageLoader",
+    "ProductByIdLoader",
+    "ProductBySlugLoader",
+    "ProductCountByCategoryLoader",
+    "ProductPageByCategoryLoader",
+    "RatingByProductLoader",
+    "ReviewByIdLoader",
+    "ReviewPageByProductLoader",
+    "VariantAggregatesByProductLoader",
+    "VariantByIdLoader",
+    "VariantsByProductLoader",
+]
 
-L = TypeVar("L", bound="BaseLoader")
+LoaderT = TypeVar("LoaderT", bound="BaseLoader")
 
 
 class BaseLoader(DataLoader[Any, Any]):
@@ -248,24 +267,24 @@ class ProductPageByCategoryLoader(PageLoader):
 
     def __init__(self, db: RequestDatabase, loaders: Loaders, window: Window, *params: Any) -> None:
         super().__init__(db, loaders, window, *params)
-        product_filter, keyset = params
-        self.product_filter: sql.ProductFilter = product_filter
+        conditions, keyset = params
+        self.conditions: sql.ProductConditions = conditions
         self.keyset = keyset
 
     def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
         """A window of the products under each category."""
-        return sql.category_pages(keys, self.product_filter, self.keyset, self.window, self.dialect)
+        return sql.category_pages(keys, self.conditions, self.keyset, self.window, self.dialect)
 
 
 class ProductCountByCategoryLoader(BaseLoader):
     """How many visible products match a filter under each category."""
 
-    def __init__(self, db: RequestDatabase, loaders: Loaders, product_filter: sql.ProductFilter) -> None:
+    def __init__(self, db: RequestDatabase, loaders: Loaders, conditions: sql.ProductConditions) -> None:
         super().__init__(db, loaders)
-        self.product_filter = product_filter
+        self.conditions = conditions
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        rows = await self.fetch(sql.product_count_by_category(self.product_filter, self.dialect), keys)
+        rows = await self.fetch(sql.product_count_by_category(self.conditions, self.dialect), keys)
         counts = {row.root_id: row.count for row in rows}
         return [counts.get(key, 0) for key in keys]
 
@@ -277,7 +296,7 @@ class Loaders:
         self.db = db
         self._loaders: dict[Hashable, BaseLoader] = {}
 
-    def get(self, loader_class: type[L], *params: Hashable) -> L:
+    def get(self, loader_class: type[LoaderT], *params: Hashable) -> LoaderT:
         """The request's loader of this class (and parameters), created on first use."""
         key = (loader_class, *params)
         loader = self._loaders.get(key)

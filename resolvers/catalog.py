@@ -9,14 +9,31 @@ from decimal import Decimal
 from typing import Any
 
 from app import catalog_sql as sql
-from app import loaders as L
 from app.context import Context
 from app.errors import UserInputError
 from app.ids import decode_global_id
+from app.loaders import (
+    BaseLoader,
+    CategoryByIdLoader,
+    CategoryBySlugLoader,
+    ChildCategoriesByParentLoader,
+    FirstImagesByProductLoader,
+    ImageByIdLoader,
+    ProductByIdLoader,
+    ProductBySlugLoader,
+    ProductCountByCategoryLoader,
+    ProductPageByCategoryLoader,
+    RatingByProductLoader,
+    ReviewByIdLoader,
+    ReviewPageByProductLoader,
+    VariantAggregatesByProductLoader,
+    VariantByIdLoader,
+    VariantsByProductLoader,
+)
 from app.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
 
 __all__ = [
-    "Connection",
+    "PageOfRows",
     "ProductQuery",
     "categories",
     "category",
@@ -46,8 +63,9 @@ MAX_IMAGE_SIDE = 5000
 
 
 @dataclass(frozen=True)
-class Connection:
-    """A page of rows with the order that made their cursors and a lazy total count."""
+class PageOfRows:
+    """A page of rows with the keyset that orders them (and makes their cursors) and a lazy total count:
+    what a resolver returns for the schema's Relay connection to present."""
 
     page: Page
     keyset: Keyset
@@ -70,15 +88,15 @@ class ProductQuery:
     reverse: bool = False
 
 
-def product_filter(request: ProductQuery) -> sql.ProductFilter:
-    """Validate a listing's filter arguments into SQL filter terms."""
+def product_conditions(request: ProductQuery) -> sql.ProductConditions:
+    """Validate a listing's filter arguments into the conditions its SQL applies."""
     if request.category_id is not None and request.category_slug is not None:
         raise UserInputError("Filter by `category` or by `categorySlug`, not both", field="filter.category")
     category_pk = None
     if request.category_id is not None:
         category_pk = decode_global_id(request.category_id, expected="Category", field="filter.category")[1]
     _check_price_range(request.min_price, request.max_price)
-    return sql.ProductFilter(
+    return sql.ProductConditions(
         category_id=category_pk,
         category_slug=request.category_slug,
         text=_search_terms(request.query),
@@ -115,29 +133,29 @@ def _sort(sort_key: str, reverse: bool) -> Keyset:
         raise UserInputError(f"Unknown sort key {sort_key!r}", field="sortKey") from None
 
 
-async def products(ctx: Context, request: ProductQuery) -> Connection:
+async def products(ctx: Context, request: ProductQuery) -> PageOfRows:
     """A page of visible products matching a filter, in a stable keyset order."""
     keyset = _sort(request.sort_key, request.reverse)
-    conditions = product_filter(request)
+    conditions = product_conditions(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
     rows = await ctx.db.fetch_all(keyset_page(sql.filtered_products(conditions), keyset, window))
     for row in rows:
-        ctx.loaders.get(L.ProductByIdLoader).prime(row.id, row)
+        ctx.loaders.get(ProductByIdLoader).prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.products_count(conditions)))[0][0]
 
-    return Connection(to_page(rows, window), keyset, count)
+    return PageOfRows(to_page(rows, window), keyset, count)
 
 
 async def product(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
     """One visible product by global ID or slug; None when there is none."""
-    return await _by_id_or_slug(ctx, "Product", id, slug, L.ProductByIdLoader, L.ProductBySlugLoader)
+    return await _by_id_or_slug(ctx, "Product", id, slug, ProductByIdLoader, ProductBySlugLoader)
 
 
 async def category(ctx: Context, id: str | None = None, slug: str | None = None) -> Any:
     """One category by global ID or slug; None when there is none."""
-    return await _by_id_or_slug(ctx, "Category", id, slug, L.CategoryByIdLoader, L.CategoryBySlugLoader)
+    return await _by_id_or_slug(ctx, "Category", id, slug, CategoryByIdLoader, CategoryBySlugLoader)
 
 
 async def _by_id_or_slug(
@@ -145,8 +163,8 @@ async def _by_id_or_slug(
     type_name: str,
     id: str | None,
     slug: str | None,
-    by_id: type[L.BaseLoader],
-    by_slug: type[L.BaseLoader],
+    by_id: type[BaseLoader],
+    by_slug: type[BaseLoader],
 ) -> Any:
     """The row a lookup names, or None when none exists or is visible: like Relay's `node`, a missing entity
     is not an error (clients drop a response with errors). Malformed input is: UserInputError."""
@@ -157,7 +175,7 @@ async def _by_id_or_slug(
     return await ctx.loaders.get(by_slug).load(slug) if _possible_slug(slug) else None
 
 
-async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> Connection:
+async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> PageOfRows:
     """A page of categories by position; only the roots of the tree with `top_level`."""
     keyset = sql.CATEGORY_ORDER
     window = validate_window(page, keyset, ctx.settings.max_page_size)
@@ -166,20 +184,20 @@ async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> C
         base = base.where(sql.categories.c.parent_id.is_(None))
     rows = await ctx.db.fetch_all(keyset_page(base, keyset, window))
     for row in rows:
-        ctx.loaders.get(L.CategoryByIdLoader).prime(row.id, row)
+        ctx.loaders.get(CategoryByIdLoader).prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.row_count(base)))[0][0]
 
-    return Connection(to_page(rows, window), keyset, count)
+    return PageOfRows(to_page(rows, window), keyset, count)
 
 
-NODE_LOADERS: dict[str, type[L.BaseLoader]] = {
-    "Category": L.CategoryByIdLoader,
-    "Product": L.ProductByIdLoader,
-    "ProductVariant": L.VariantByIdLoader,
-    "Image": L.ImageByIdLoader,
-    "Review": L.ReviewByIdLoader,
+NODE_LOADERS: dict[str, type[BaseLoader]] = {
+    "Category": CategoryByIdLoader,
+    "Product": ProductByIdLoader,
+    "ProductVariant": VariantByIdLoader,
+    "Image": ImageByIdLoader,
+    "Review": ReviewByIdLoader,
 }
 
 
@@ -216,19 +234,19 @@ def category_children(ctx: Context, row: Any) -> Awaitable[list[Any]]:
     return _one(categories_children(ctx, [row]))
 
 
-async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Connection:
+async def category_products(ctx: Context, row: Any, request: ProductQuery) -> PageOfRows:
     """A page of the products under a category, subcategories included."""
     if request.category_id is not None or request.category_slug is not None:
         raise UserInputError("`Category.products` is already limited to its category", field="filter.category")
     keyset = _sort(request.sort_key, request.reverse)
-    conditions = product_filter(request)
+    conditions = product_conditions(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
-    page = await ctx.loaders.get(L.ProductPageByCategoryLoader, window, conditions, keyset).load(row.id)
+    page = await ctx.loaders.get(ProductPageByCategoryLoader, window, conditions, keyset).load(row.id)
 
     def count() -> Awaitable[int]:
-        return ctx.loaders.get(L.ProductCountByCategoryLoader, conditions).load(row.id)
+        return ctx.loaders.get(ProductCountByCategoryLoader, conditions).load(row.id)
 
-    return Connection(page, keyset, count)
+    return PageOfRows(page, keyset, count)
 
 
 def product_variants(ctx: Context, row: Any) -> Awaitable[list[Any]]:
@@ -256,17 +274,17 @@ def product_featured_image(ctx: Context, row: Any) -> Awaitable[Any]:
     return _one(products_featured_images(ctx, [row]))
 
 
-async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> Connection:
+async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> PageOfRows:
     """A page of a product's reviews, newest first."""
     keyset = sql.REVIEW_ORDER
     window = validate_window(page, keyset, ctx.settings.max_page_size)
-    result = await ctx.loaders.get(L.ReviewPageByProductLoader, window).load(row.id)
+    result = await ctx.loaders.get(ReviewPageByProductLoader, window).load(row.id)
 
     async def count() -> int:
-        rating = await ctx.loaders.get(L.RatingByProductLoader).load(row.id)
+        rating = await ctx.loaders.get(RatingByProductLoader).load(row.id)
         return 0 if rating is None else rating.count
 
-    return Connection(result, keyset, count)
+    return PageOfRows(result, keyset, count)
 
 
 def variant_product(ctx: Context, row: Any) -> Awaitable[Any]:
@@ -303,7 +321,7 @@ async def _one(values: Awaitable[list[Any]]) -> Any:
     return (await values)[0]
 
 
-async def _load_each(loader: L.BaseLoader, keys: list[Any]) -> list[Any]:
+async def _load_each(loader: BaseLoader, keys: list[Any]) -> list[Any]:
     """Load every non-None key in one batch; None keys give None, in order."""
     found = iter(await loader.load_many([key for key in keys if key is not None]))
     return [None if key is None else next(found) for key in keys]
@@ -311,47 +329,47 @@ async def _load_each(loader: L.BaseLoader, keys: list[Any]) -> list[Any]:
 
 def products_categories(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`product_category` for many products at once."""
-    return _load_each(ctx.loaders.get(L.CategoryByIdLoader), [row.category_id for row in rows])
+    return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.category_id for row in rows])
 
 
 def categories_parents(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`category_parent` for many categories at once."""
-    return _load_each(ctx.loaders.get(L.CategoryByIdLoader), [row.parent_id for row in rows])
+    return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.parent_id for row in rows])
 
 
 def categories_children(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`category_children` for many categories at once."""
-    return _load_each(ctx.loaders.get(L.ChildCategoriesByParentLoader), [row.id for row in rows])
+    return _load_each(ctx.loaders.get(ChildCategoriesByParentLoader), [row.id for row in rows])
 
 
 def products_variants(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`product_variants` for many products at once."""
-    return _load_each(ctx.loaders.get(L.VariantsByProductLoader), [row.id for row in rows])
+    return _load_each(ctx.loaders.get(VariantsByProductLoader), [row.id for row in rows])
 
 
 def products_variant_summaries(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`product_variant_summary` for many products at once."""
-    return _load_each(ctx.loaders.get(L.VariantAggregatesByProductLoader), [row.id for row in rows])
+    return _load_each(ctx.loaders.get(VariantAggregatesByProductLoader), [row.id for row in rows])
 
 
 def products_ratings(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`product_rating` for many products at once."""
-    return _load_each(ctx.loaders.get(L.RatingByProductLoader), [row.id for row in rows])
+    return _load_each(ctx.loaders.get(RatingByProductLoader), [row.id for row in rows])
 
 
 async def products_images(ctx: Context, rows: list[Any], first: int) -> list[Any]:
     """`product_images` for many products at once."""
     if not 1 <= first <= MAX_IMAGES:
         raise UserInputError(f"`first` must be between 1 and {MAX_IMAGES}; got {first}", field="first")
-    return await _load_each(ctx.loaders.get(L.FirstImagesByProductLoader), [(row.id, first) for row in rows])
+    return await _load_each(ctx.loaders.get(FirstImagesByProductLoader), [(row.id, first) for row in rows])
 
 
 async def products_featured_images(ctx: Context, rows: list[Any]) -> list[Any]:
     """`product_featured_image` for many products at once."""
-    firsts = await _load_each(ctx.loaders.get(L.FirstImagesByProductLoader), [(row.id, 1) for row in rows])
+    firsts = await _load_each(ctx.loaders.get(FirstImagesByProductLoader), [(row.id, 1) for row in rows])
     return [found[0] if found else None for found in firsts]
 
 
 def variants_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """`variant_product` for many variants at once."""
-    return _load_each(ctx.loaders.get(L.ProductByIdLoader), [row.product_id for row in rows])
+    return _load_each(ctx.loaders.get(ProductByIdLoader), [row.product_id for row in rows])

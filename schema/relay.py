@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from app.pagination import encode_cursor
-from resolvers.catalog import Connection as ConnectionResult
+from resolvers.catalog import PageOfRows
 from schema.lazy import LazyFields, lazy_fields
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "connection_from"]
@@ -48,7 +48,7 @@ class Connection(LazyFields, Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page with their cursors.")
     nodes: list[T] = strawberry.field(description="The items of this page, without cursors.")
     page_info: PageInfo = strawberry.field(description="How to reach the neighbouring pages.")
-    result: strawberry.Private[ConnectionResult]
+    result: strawberry.Private[PageOfRows]
     convert: strawberry.Private[Callable[[Any], Any]]
 
     @strawberry.field(description="How many items the whole list has; counted only when asked for.")
@@ -56,7 +56,7 @@ class Connection(LazyFields, Generic[T]):
         return await self.result.count()
 
 
-def connection_from(result: ConnectionResult, convert: Callable[[Any], Any]) -> Any:
+def connection_from(result: PageOfRows, convert: Callable[[Any], Any]) -> Any:
     """A GraphQL connection over a page of rows; `convert` turns a row into its GraphQL object.
 
     Nodes, edges, cursors and page info are built only when the query reads them (see `LazyFields`).
@@ -64,12 +64,12 @@ def connection_from(result: ConnectionResult, convert: Callable[[Any], Any]) -> 
     return Connection.wrap(result=result, convert=convert)
 
 
-def _edges(result: ConnectionResult, nodes: list[Any]) -> list[Edge[Any]]:
+def _edges(result: PageOfRows, nodes: list[Any]) -> list[Edge[Any]]:
     rows = result.page.rows
     return [Edge(cursor=encode_cursor(result.keyset, row), node=node) for row, node in zip(rows, nodes, strict=True)]
 
 
-def _page_info(result: ConnectionResult) -> PageInfo:
+def _page_info(result: PageOfRows) -> PageInfo:
     rows = result.page.rows
     return PageInfo(
         has_next_page=result.page.has_next_page,

@@ -16,11 +16,11 @@ from app import catalog_sql as sql
 from app.pagination import Keyset, Window, partitioned_pages
 
 FILTERS = {
-    "none": sql.ProductFilter(),
-    "in stock": sql.ProductFilter(available_for_sale=True),
-    "sold out": sql.ProductFilter(available_for_sale=False),
-    "price": sql.ProductFilter(min_price=Decimal("20"), max_price=Decimal("80")),
-    "text": sql.ProductFilter(text=("e",)),
+    "none": sql.ProductConditions(),
+    "in stock": sql.ProductConditions(available_for_sale=True),
+    "sold out": sql.ProductConditions(available_for_sale=False),
+    "price": sql.ProductConditions(min_price=Decimal("20"), max_price=Decimal("80")),
+    "text": sql.ProductConditions(text=("e",)),
 }
 KEYSETS = [keyset.reversed(reverse) for keyset in sql.PRODUCT_SORTS.values() for reverse in (False, True)]
 
@@ -47,12 +47,12 @@ async def _rows(
 
 
 async def _pages(
-    connection: AsyncConnection, ids: list[int], product_filter: sql.ProductFilter, keyset: Keyset, window: Window
+    connection: AsyncConnection, ids: list[int], conditions: sql.ProductConditions, keyset: Keyset, window: Window
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per-category rows, ROW_NUMBER rows) of the same window."""
     dialect = connection.dialect.name
-    per_category, params = sql.category_pages(ids, product_filter, keyset, window, dialect)
-    everything = sql.products_by_category(product_filter, dialect)
+    per_category, params = sql.category_pages(ids, conditions, keyset, window, dialect)
+    everything = sql.products_by_category(conditions, dialect)
     numbered = partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
     return await _rows(connection, per_category, ids, params), await _rows(connection, numbered, ids)
 
@@ -71,7 +71,7 @@ def _windows(keyset: Keyset, ordered: list[dict[str, Any]]) -> list[Window]:
 async def test_per_category_pages_equal_numbered_pages(connection: AsyncConnection, filter_name: str) -> None:
     # given: every category at once (more than SQLite reads in one UNION ALL), a dozen, two departments
     # alone, and every sort order
-    product_filter = FILTERS[filter_name]
+    conditions = FILTERS[filter_name]
     categories = (await connection.execute(select(sql.categories.c.id, sql.categories.c.parent_id))).all()
     departments = [[row.id] for row in categories if row.parent_id is None]
     everyone = [row.id for row in categories]
@@ -80,10 +80,10 @@ async def test_per_category_pages_equal_numbered_pages(connection: AsyncConnecti
     seen = 0
     for keyset in KEYSETS:
         for ids in batches:
-            everything, _ = await _pages(connection, ids[:1], product_filter, keyset, Window(100, True, None))
+            everything, _ = await _pages(connection, ids[:1], conditions, keyset, Window(100, True, None))
             for window in _windows(keyset, everything):
                 # when
-                per_category, numbered = await _pages(connection, ids, product_filter, keyset, window)
+                per_category, numbered = await _pages(connection, ids, conditions, keyset, window)
                 # then
                 assert per_category == numbered, (keyset.name, keyset.ascending, ids, window)
                 seen += len(per_category)
