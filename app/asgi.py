@@ -16,13 +16,14 @@ from starlette.routing import Route
 from app import migrate
 from app.context import Context
 from app.db import create_engine, request_database
-from app.graphql_http import GraphQLHTTP, wants_html
+from app.graphql.http import GraphQLHTTP, wants_html
+from app.graphql.pipeline import ContextFactory, Pipeline
 from app.observability import Metrics, RequestIdMiddleware, configure_logging, current_request_id
 from app.playground import playground_response, playground_routes
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "request_context"]
 
 log = logging.getLogger("storefront")
 
@@ -34,9 +35,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings)
     from schema.root import build_schema
 
-    graphql = GraphQLHTTP(
-        build_schema()._schema, _context_factory(settings, engine), fast_executor=settings.fast_executor
+    pipeline = Pipeline(
+        build_schema(),
+        request_context(settings, engine),
+        executor="planned" if settings.fast_executor else "reference",
     )
+    graphql = GraphQLHTTP(pipeline)
     metrics = Metrics()
 
     async def graphql_endpoint(request: Request) -> Response:
@@ -79,11 +83,14 @@ class _Wrap:
         await self.app(scope, receive, send)
 
 
-def _context_factory(settings: Settings, engine: Any) -> Any:
+def request_context(settings: Settings, engine: Any) -> ContextFactory:
+    """The pipeline's context factory: a request's database handle, fresh loaders and its viewer."""
+
     @asynccontextmanager
-    async def context_for(request: Request) -> AsyncIterator[Context]:
+    async def context_for(request: Any, viewer: Any) -> AsyncIterator[Context]:
         async with request_database(engine) as db:
             context = Context.for_request(settings, db, request=request, request_id=current_request_id())
+            context.viewer = viewer
             try:
                 yield context
             finally:

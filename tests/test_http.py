@@ -24,7 +24,8 @@ from starlette.routing import Route
 import resolvers.catalog
 from app import migrate
 from app.catalog_sql import products as products_table
-from app.graphql_http import MAX_BODY_BYTES, GraphQLHTTP
+from app.graphql.http import MAX_BODY_BYTES, GraphQLHTTP
+from app.graphql.pipeline import Pipeline
 from tests import conftest
 from tests.conftest import Api, fresh_database, serve
 
@@ -453,7 +454,7 @@ async def test_unexpected_resolver_error_is_masked_and_logged(
                 "message": "Internal server error",
                 "locations": [{"line": 1, "column": 3}],
                 "path": ["product"],
-                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": response.headers["x-request-id"]},
             }
         ],
     }
@@ -606,10 +607,10 @@ def tiny_schema() -> GraphQLSchema:
 @asynccontextmanager
 async def tiny_client(context_factory: Any = None) -> AsyncIterator[httpx.AsyncClient]:
     @asynccontextmanager
-    async def no_context(_request: Any) -> AsyncIterator[None]:
+    async def no_context(_request: Any, _viewer: Any) -> AsyncIterator[None]:
         yield None
 
-    view = GraphQLHTTP(tiny_schema(), context_factory or no_context)
+    view = GraphQLHTTP(Pipeline(tiny_schema(), context_factory or no_context))
     app = Starlette(routes=[Route("/graphql", view.handle, methods=["GET", "POST"])])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -646,7 +647,7 @@ async def test_view_answers_503_when_the_database_fails_outside_execution(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     @asynccontextmanager
-    async def unreachable(_request: Any) -> AsyncIterator[None]:
+    async def unreachable(_request: Any, _viewer: Any) -> AsyncIterator[None]:
         raise ConnectionRefusedError(111, "Connect call failed")
         yield None  # pragma: no cover
 
@@ -663,7 +664,7 @@ async def test_view_answers_503_when_the_database_fails_outside_execution(
 
 async def test_view_masks_an_unexpected_failure_outside_execution(caplog: pytest.LogCaptureFixture) -> None:
     @asynccontextmanager
-    async def broken(_request: Any) -> AsyncIterator[None]:
+    async def broken(_request: Any, _viewer: Any) -> AsyncIterator[None]:
         raise RuntimeError("secret context failure")
         yield None  # pragma: no cover
 

@@ -1,0 +1,419 @@
+"""One request pipeline for every transport: the stages a GraphQL request goes through, in one place.
+
+    read (the transport) -> parse (cached) -> validate (a list of rules) -> context + authenticate
+        -> execute (planned or reference) -> format and mask errors -> response extensions
+
+A transport (HTTP now, a WebSocket message later) reads its request into `GraphQLParams` and calls `run` (one
+result) or `subscribe` (a stream of results); it turns a `PipelineResult` into its own wire format, using the
+result's `outcome` for what the protocol needs (an HTTP status). The pipeline never sees the transport's
+request object except to hand it to `authenticate` and the context factory.
+
+Where a feature plugs in (the README lists these too):
+- validation: `rules`, graphql-core `ValidationRule`s added to `specified_rules` (depth, cost, persisted
+  documents). The document cache belongs to the pipeline, so a cached outcome always matches its rules.
+- authentication: `authenticate(request) -> viewer`, called once the document is valid, before the context
+  (and the database handle) exists; it must not touch the database. It may raise a `DomainError`.
+- context: `context_factory(request, viewer)`, an async context manager giving the resolvers' context.
+- response: `response_extensions`, callables `(state) -> mapping or None` merged into `extensions`.
+- around stages: the strawberry schema's `SchemaExtension`s (`on_operation`, `on_parse`, `on_validate`,
+  `on_execute`, `get_results`), run only when the schema has some (see `app.graphql.extensions`).
+
+Queries run on the planned executor when it supports the document; mutations run on graphql-core's executor,
+which runs top-level mutation fields one after another as the spec requires; subscriptions run on
+graphql-core's `subscribe`. All of them go through the same stages and the same error formatting
+(`app.graphql.errors`). A refused request (parse, validation, operation or variable errors) never reaches
+`authenticate` or the context factory, so it costs no SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import strawberry
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    specified_rules,
+    subscribe,
+    validate,
+)
+from graphql.execution import MiddlewareManager
+from graphql.execution.values import get_variable_values
+
+from app.errors import DomainError
+from app.executor import FastExecutor
+from app.graphql.documents import DocumentCache, Prepared, parse_document
+from app.graphql.errors import format_error, format_failure, format_request_errors, is_unavailable
+from app.graphql.extensions import ExtensionRun, SchemaExtensions
+
+__all__ = [
+    "ANY_OPERATION",
+    "Authenticate",
+    "ContextFactory",
+    "GraphQLParams",
+    "Outcome",
+    "Pipeline",
+    "PipelineResult",
+    "RequestState",
+    "ResponseExtensions",
+    "anonymous",
+]
+
+ANY_OPERATION: frozenset[OperationType] = frozenset(OperationType)
+MAX_VARIABLE_ERRORS = 50
+
+Authenticate = Callable[[Any], Any]
+ContextFactory = Callable[[Any, Any], AbstractAsyncContextManager[Any]]
+ResponseExtensions = Callable[["RequestState"], Mapping[str, Any] | None]
+
+_NO_HOOK: AbstractAsyncContextManager[None] = nullcontext()  # reusable: no allocation per stage
+
+
+def anonymous(_request: Any) -> None:
+    """The default `authenticate`: every request is anonymous (its viewer is None)."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLParams:
+    """A GraphQL request's parameters, after the transport has checked their types."""
+
+    query: str
+    operation_name: str | None = None
+    variables: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
+
+
+class Outcome(enum.Enum):
+    """What became of a request, for the transport to map onto its protocol (an HTTP status)."""
+
+    OK = "ok"  # executed; field errors may be in `errors`
+    REQUEST_ERROR = "request error"  # refused before execution: parse, validation, operation, variables
+    NOT_ALLOWED = "not allowed"  # an operation type the transport does not take (a mutation over GET)
+    UNAVAILABLE = "unavailable"  # the database could not be reached and no data was produced
+    FAILURE = "failure"  # an unexpected failure outside any resolver
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    """A response ready to serialise, with its outcome. `executed` says whether `data` belongs in it."""
+
+    outcome: Outcome
+    data: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | None = None
+    extensions: dict[str, Any] | None = None
+    executed: bool = False
+    operation_type: OperationType | None = None  # set when NOT_ALLOWED
+
+    def payload(self) -> dict[str, Any]:
+        """The response as the GraphQL spec shapes it: `data` (when executed), `errors`, `extensions`."""
+        payload: dict[str, Any] = {"data": self.data} if self.executed else {}
+        if self.errors:
+            payload["errors"] = self.errors
+        if self.extensions:
+            payload["extensions"] = self.extensions
+        return payload
+
+
+class RequestState:
+    """One request on its way through the stages: what each stage found, for the stages after it."""
+
+    __slots__ = ("context", "document", "operation", "params", "request", "result", "variables", "viewer")
+
+    def __init__(self, params: GraphQLParams, request: Any) -> None:
+        self.params = params
+        self.request = request  # the transport's request, opaque to the pipeline
+        self.document: DocumentNode | None = None
+        self.operation: OperationDefinitionNode | None = None
+        self.variables: Any = None  # coerced (graphql-core VariableValues)
+        self.viewer: Any = None
+        self.context: Any = None
+        self.result: ExecutionResult | None = None
+
+
+class Pipeline:
+    """Runs GraphQL requests of one schema through parse, validate, context, execute and format."""
+
+    def __init__(
+        self,
+        schema: strawberry.Schema | GraphQLSchema,
+        context_factory: ContextFactory,
+        *,
+        rules: Sequence[type[ASTValidationRule]] = (),
+        executor: Literal["planned", "reference"] = "planned",
+        authenticate: Authenticate = anonymous,
+        response_extensions: Sequence[ResponseExtensions] = (),
+    ) -> None:
+        graphql_schema = schema if isinstance(schema, GraphQLSchema) else schema._schema
+        self.schema = graphql_schema
+        self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
+        self.documents = DocumentCache(graphql_schema, self.rules if rules else None)
+        self.context_factory = context_factory
+        self.authenticate = authenticate
+        self.response_extensions = tuple(response_extensions)
+        self.fast = FastExecutor(graphql_schema) if executor == "planned" else None
+        self.extensions = (
+            SchemaExtensions(schema, self.rules)
+            if isinstance(schema, strawberry.Schema) and SchemaExtensions.configured(schema)
+            else None
+        )
+
+    async def run(
+        self, params: GraphQLParams, request: Any = None, *, allowed: Collection[OperationType] = ANY_OPERATION
+    ) -> PipelineResult:
+        """Answer one query or mutation. `allowed` is what the transport takes (GET: queries only)."""
+        state = RequestState(params, request)
+        run = self._start_extensions(params)
+        try:
+            async with _hook(run, "operation"):
+                refused = await self._prepare(state, run, allowed)
+                if refused is None:
+                    if state.operation.operation == OperationType.SUBSCRIPTION:  # type: ignore[union-attr]
+                        message = "Subscriptions need a streaming transport (a WebSocket), not a single response"
+                        refused = _request_error([GraphQLError(message)], "OPERATION_NOT_SUPPORTED")
+                    else:
+                        await self._execute(state, run)
+            if run is not None and run.execution_context.result is not None:
+                state.result = run.execution_context.result  # type: ignore[assignment]  # as an extension left it
+            return await self._finish(state, run, refused)
+        except Exception as exc:  # outside any resolver: a hook, or opening or releasing the context
+            return _failure(exc)
+
+    async def subscribe(self, params: GraphQLParams, request: Any = None) -> AsyncIterator[PipelineResult]:
+        """Answer a subscription with a result per event (a query or mutation gives one result).
+
+        The context stays open for the life of the stream; each result goes through the same error
+        formatting and response extensions as `run`'s.
+        """
+        state = RequestState(params, request)
+        run = self._start_extensions(params)
+        try:
+            async with _hook(run, "operation"):
+                refused = await self._prepare(state, run, ANY_OPERATION)
+                if refused is not None:
+                    yield await self._finish(state, run, refused)
+                    return
+                if state.operation.operation != OperationType.SUBSCRIPTION:  # type: ignore[union-attr]
+                    await self._execute(state, run)
+                    yield await self._finish(state, run, None)
+                    return
+                async with self._context(state), _hook(run, "executing"):
+                    stream = await self._source_stream(state, run)
+                    if isinstance(stream, ExecutionResult):
+                        state.result = stream
+                        yield await self._finish(state, run, None)
+                        return
+                    try:
+                        async for event in stream:
+                            state.result = event
+                            yield await self._finish(state, run, None)
+                    finally:
+                        await stream.aclose()  # type: ignore[attr-defined]
+        except Exception as exc:  # outside any resolver, as in `run`
+            yield _failure(exc)
+
+    # ------------------------------------------------------------------ the stages
+
+    async def _prepare(
+        self, state: RequestState, run: ExtensionRun | None, allowed: Collection[OperationType]
+    ) -> PipelineResult | None:
+        """Parse, check the operation type, validate, pick the operation, coerce the variables.
+
+        None when the request may execute (the state then holds document, operation and variables),
+        else the refusal to answer with.
+        """
+        params = state.params
+        if run is None:
+            prepared = self.documents.parse(params.query)
+        else:
+            async with run.parsing():
+                prepared = self._parse_extended(run, params.query)
+        document = prepared.document
+        if document is None:
+            return _request_error(prepared.syntax_errors, "GRAPHQL_PARSE_FAILED")
+        # The transport's operation types are checked on the parsed document, before validation, so a
+        # mutation over GET is refused whether or not the schema has a Mutation type.
+        operation = get_operation_ast(document, params.operation_name)
+        if operation is not None and operation.operation not in allowed:
+            return PipelineResult(Outcome.NOT_ALLOWED, operation_type=operation.operation)
+        if run is None:
+            errors = self.documents.validate(prepared)
+        else:
+            async with run.validation():
+                errors = self._validate_extended(run, prepared)
+        if errors:
+            return _request_error(errors, "GRAPHQL_VALIDATION_FAILED")
+        if operation is None:
+            message = (
+                f"Unknown operation named {params.operation_name!r}"
+                if params.operation_name
+                else "Pass `operationName` to say which of the document's operations to run"
+            )
+            return _request_error([GraphQLError(message)], "OPERATION_RESOLUTION_FAILURE")
+        definitions = operation.variable_definitions or ()
+        coerced = get_variable_values(self.schema, definitions, params.variables or {}, MAX_VARIABLE_ERRORS)
+        if isinstance(coerced, list):
+            return _request_error(coerced, "BAD_USER_INPUT")
+        state.document = document
+        state.operation = operation
+        state.variables = coerced
+        return None
+
+    def _parse_extended(self, run: ExtensionRun, query: str) -> Prepared:
+        context = run.execution_context
+        if context.graphql_document is not None:  # an on_parse hook supplied it: not from our cache
+            return Prepared(context.graphql_document, [])
+        prepared = self.documents.parse(query) if query == context.query else parse_document(context.query or "")
+        context.graphql_document = prepared.document
+        if prepared.syntax_errors:
+            context.pre_execution_errors = prepared.syntax_errors
+        return prepared
+
+    def _validate_extended(self, run: ExtensionRun, prepared: Prepared) -> list[GraphQLError]:
+        context = run.execution_context
+        if context.pre_execution_errors is None:  # not preset by an on_validate hook
+            if context.validation_rules is self.rules and prepared.document is context.graphql_document:
+                context.pre_execution_errors = self.documents.validate(prepared)
+            elif context.validation_rules:  # an extension changed the rules or the document: not cached
+                assert context.graphql_document is not None
+                context.pre_execution_errors = validate(self.schema, context.graphql_document, context.validation_rules)
+            else:
+                context.pre_execution_errors = []
+        return context.pre_execution_errors
+
+    def _context(self, state: RequestState) -> AbstractAsyncContextManager[Any]:
+        """Authenticate (no database), then open the request's context; its value lands in `state`."""
+        state.viewer = self.authenticate(state.request)
+        return _Entered(self.context_factory(state.request, state.viewer), state)
+
+    async def _execute(self, state: RequestState, run: ExtensionRun | None) -> None:
+        async with self._context(state) as context:
+            if run is None:
+                state.result = await self._execute_operation(state, context, None)
+                return
+            run.execution_context.context = context
+            async with run.executing():
+                if run.execution_context.result is None:  # not preset by an on_execute hook
+                    run.execution_context.result = await self._execute_operation(state, context, run.middleware)
+            state.result = run.execution_context.result  # type: ignore[assignment]
+
+    async def _execute_operation(
+        self, state: RequestState, context: Any, middleware: MiddlewareManager | None
+    ) -> ExecutionResult:
+        """Planned when the executor supports the operation (queries), else graphql-core's executor."""
+        document, operation, params = state.document, state.operation, state.params
+        assert document is not None and operation is not None
+        fast = self.fast
+        if fast is not None and middleware is None and fast.supports(document, operation):
+            return await fast.execute(document, operation, state.variables, context)
+        result = execute(
+            self.schema,
+            document,
+            context_value=context,
+            variable_values=params.variables,
+            operation_name=params.operation_name,
+            middleware=middleware,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        return result
+
+    async def _source_stream(self, state: RequestState, run: ExtensionRun | None) -> Any:
+        assert state.document is not None
+        if run is not None:
+            run.execution_context.context = state.context
+        outcome = subscribe(
+            self.schema,
+            state.document,
+            context_value=state.context,
+            variable_values=state.params.variables,
+            operation_name=state.params.operation_name,
+            middleware=run.middleware if run is not None else None,
+        )
+        if not isinstance(outcome, ExecutionResult) and not hasattr(outcome, "__anext__"):
+            outcome = await outcome  # type: ignore[misc]
+        return outcome
+
+    async def _finish(
+        self, state: RequestState, run: ExtensionRun | None, refused: PipelineResult | None
+    ) -> PipelineResult:
+        """Format and mask the errors, then add the response extensions."""
+        if refused is not None:
+            result = refused
+        else:
+            assert state.result is not None
+            result = _executed(state.result)
+        if self.response_extensions or run is not None:
+            extensions: dict[str, Any] = dict(result.extensions or {})
+            for hook in self.response_extensions:
+                extra = hook(state)
+                if extra:
+                    extensions.update(extra)
+            if run is not None:
+                extensions.update(await run.results())
+            result.extensions = extensions or None
+        return result
+
+    def _start_extensions(self, params: GraphQLParams) -> ExtensionRun | None:
+        if self.extensions is None:
+            return None
+        return self.extensions.start(params.query, params.operation_name, params.variables, params.extensions)
+
+
+class _Entered:
+    """Enters a context factory's manager and keeps its value on the request state."""
+
+    __slots__ = ("manager", "state")
+
+    def __init__(self, manager: AbstractAsyncContextManager[Any], state: RequestState) -> None:
+        self.manager = manager
+        self.state = state
+
+    async def __aenter__(self) -> Any:
+        self.state.context = context = await self.manager.__aenter__()
+        return context
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await self.manager.__aexit__(*exc_info)
+
+
+def _hook(run: ExtensionRun | None, stage: Literal["operation", "executing"]) -> AbstractAsyncContextManager[Any]:
+    if run is None:
+        return _NO_HOOK
+    return run.operation() if stage == "operation" else run.executing()
+
+
+def _executed(result: ExecutionResult) -> PipelineResult:
+    outcome = Outcome.OK
+    errors = None
+    if result.errors:
+        errors = [format_error(error) for error in result.errors]
+        if result.data is None and any(is_unavailable(error.original_error) for error in result.errors):
+            outcome = Outcome.UNAVAILABLE
+    extensions = dict(result.extensions) if result.extensions else None
+    return PipelineResult(outcome, result.data, errors, extensions, executed=True)
+
+
+def _request_error(errors: list[GraphQLError], code: str) -> PipelineResult:
+    return PipelineResult(Outcome.REQUEST_ERROR, errors=format_request_errors(errors, code))
+
+
+def _failure(exc: Exception) -> PipelineResult:
+    if isinstance(exc, DomainError):
+        outcome = Outcome.REQUEST_ERROR
+    elif is_unavailable(exc):
+        outcome = Outcome.UNAVAILABLE
+    else:
+        outcome = Outcome.FAILURE
+    return PipelineResult(outcome, errors=[format_failure(exc)])
