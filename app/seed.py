@@ -5,19 +5,28 @@ global random, never the clock), so the same seed and size always give the same 
 them with SQLAlchemy Core bulk inserts in one transaction, with primary keys assigned in Python so no
 RETURNING round trips are needed; the denormalised sort columns of products (min_price, rating_count,
 rating_average) are computed while generating, so they agree with the variants and reviews by construction.
+
+The words the rows are made of (the category tree and its product profiles, option values, vendors, names,
+description and review texts) are data: `seed_vocabulary.toml` beside this module, read and checked once by
+`seed_vocabulary`. The seed draws from its lists by position, so their order is part of the catalog a seed gives.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+import tomllib
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from importlib import resources
 from itertools import product as cartesian_product
 from random import Random
-from typing import Any
+from string import Formatter
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,9 +38,12 @@ __all__ = [
     "CatalogRows",
     "SeedError",
     "SeedReport",
+    "SeedVocabulary",
     "build_catalog",
     "catalog_counts",
+    "parse_vocabulary",
     "seed_catalog",
+    "seed_vocabulary",
 ]
 
 # Parents before children: the order rows are inserted in (and the reverse of the order they are deleted in).
@@ -58,10 +70,13 @@ SOLD_OUT_PRODUCT_SHARE = 0.05
 OUT_OF_STOCK_VARIANT_SHARE = 0.105  # with the sold-out products, about 15% of variants have no stock
 MAX_STOCK = 250
 IMAGE_SIZES = ((1600, 1600), (1200, 1600))
-IMAGE_VIEWS = ("front view", "back view", "side view", "detail", "in use", "packaging")
 PRICE_ENDINGS = (99, 95, 0)
 
+MAX_DESCRIPTION_DETAILS = 2
+MAX_REVIEW_SENTENCES = 3
+RATINGS = (1, 2, 3, 4, 5)
 RATING_PLACES = Decimal("0.001")
+VOCABULARY_FILE = "seed_vocabulary.toml"
 
 
 class SeedError(ValueError):
@@ -99,6 +114,8 @@ class CatalogRows:
 
 
 # --- What the catalog looks like -------------------------------------------------------------------------
+#
+# The words live in seed_vocabulary.toml beside this module; these types are what the seed reads them into.
 
 
 @dataclass(frozen=True)
@@ -123,7 +140,8 @@ class ProductProfile:
 
 @dataclass(frozen=True)
 class CategorySpec:
-    """A node of the category tree; without a profile it inherits its parent's."""
+    """A node of the category tree, with the profile its products use (its own or its parent's; None for a
+    department, which holds no products of its own)."""
 
     name: str
     description: str
@@ -131,526 +149,220 @@ class CategorySpec:
     children: tuple[CategorySpec, ...] = ()
 
 
-def _options(*specs: OptionSpec) -> tuple[OptionSpec, ...]:
-    return specs
+@dataclass(frozen=True)
+class SeedVocabulary:
+    """Every word the seed draws from, in the order of seed_vocabulary.toml (the order is part of the seed)."""
+
+    categories: tuple[CategorySpec, ...]
+    vendors: Mapping[str, tuple[str, ...]]
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    description_openers: tuple[str, ...]
+    description_details: tuple[str, ...]
+    tags: tuple[str, ...]
+    sale_tag: str
+    new_arrival_tag: str
+    image_views: tuple[str, ...]
+    review_titles: Mapping[int, tuple[str, ...]]
+    review_sentences: Mapping[int, tuple[str, ...]]
 
 
-APPAREL_SIZES = OptionSpec("Size", ("XS", "S", "M", "L", "XL"), 0)
-WAIST_SIZES = OptionSpec("Size", ("28", "30", "32", "34", "36", "38"), 0)
-APPAREL_COLORS = OptionSpec("Color", ("Black", "White", "Navy", "Heather Grey", "Olive", "Rust", "Sand"))
-SHOE_SIZES = OptionSpec("Size", ("US 7", "US 8", "US 9", "US 10", "US 11", "US 12"))
-SHOE_COLORS = OptionSpec("Color", ("Black", "White", "Tan", "Brown", "Grey", "Navy"))
-SOCK_SIZES = OptionSpec("Size", ("S", "M", "L", "XL"))
-HOME_COLORS = OptionSpec("Color", ("Natural", "White", "Charcoal", "Sage", "Terracotta", "Ochre"))
-BED_SIZES = OptionSpec("Size", ("Twin", "Full", "Queen", "King", "Cal King"), 12)
-FINISHES = OptionSpec("Finish", ("Brass", "Matte Black", "White", "Chrome", "Walnut"))
-TECH_COLORS = OptionSpec("Color", ("Black", "White", "Silver", "Sand", "Midnight Blue"))
-STORAGE_CAPACITY = OptionSpec("Capacity", ("128 GB", "256 GB", "512 GB", "1 TB", "2 TB"), 45)
-BATTERY_CAPACITY = OptionSpec("Capacity", ("5,000 mAh", "10,000 mAh", "20,000 mAh"), 30)
-CABLE_LENGTHS = OptionSpec("Length", ("0.5 m", "1 m", "2 m", "3 m"), 15)
-CASE_SIZES = OptionSpec("Case Size", ("41 mm", "45 mm"), 10)
-PACK_SIZES = OptionSpec("Pack", ("1-Pack", "2-Pack", "3-Pack", "4-Pack", "6-Pack"), 60)
-OUTDOOR_COLORS = OptionSpec("Color", ("Forest", "Slate", "Ember", "Glacier", "Black", "Sand"))
-TENT_CAPACITY = OptionSpec("Capacity", ("1-Person", "2-Person", "3-Person", "4-Person"), 25)
-PACK_VOLUMES = OptionSpec("Capacity", ("18 L", "24 L", "32 L", "45 L", "60 L"), 15)
-BEAUTY_VOLUMES = OptionSpec("Size", ("15 ml", "30 ml", "50 ml", "100 ml", "200 ml"), 35)
-HAIR_VOLUMES = OptionSpec("Size", ("100 ml", "250 ml", "500 ml", "1 L", "Refill Pouch"), 30)
-SHADES = OptionSpec("Shade", ("Porcelain", "Ivory", "Sand", "Honey", "Caramel", "Espresso", "Rose", "Berry"))
-
-APPAREL_ADJECTIVES = ("Classic", "Relaxed", "Slim", "Everyday", "Heavyweight", "Lightweight", "Vintage")
-FOOTWEAR_ADJECTIVES = ("Classic", "Lightweight", "All-Weather", "Cushioned", "Low-Top", "High-Top")
-HOME_ADJECTIVES = ("Classic", "Modern", "Handmade", "Minimal", "Heirloom", "Everyday", "Rustic")
-TECH_ADJECTIVES = ("Wireless", "Compact", "Portable", "Pro", "Ultra", "Smart", "Fast-Charge")
-OUTDOOR_ADJECTIVES = ("Ultralight", "Packable", "Waterproof", "Trail", "Alpine", "Expedition", "Weekend")
-BEAUTY_ADJECTIVES = ("Daily", "Gentle", "Hydrating", "Brightening", "Nourishing", "Soothing", "Overnight")
-
-TEES = ProductProfile(
-    ("T-Shirt", "Pocket Tee", "Long Sleeve Tee", "Tank"),
-    ("Cotton", "Organic Cotton", "Slub Cotton", "Linen", "Merino"),
-    APPAREL_ADJECTIVES,
-    _options(APPAREL_SIZES, APPAREL_COLORS),
-    (18, 48),
-)
-KNITWEAR = ProductProfile(
-    ("Crew Sweater", "Cardigan", "Turtleneck", "Quarter-Zip", "Hoodie"),
-    ("Merino", "Cashmere", "Lambswool", "Cotton", "Alpaca"),
-    APPAREL_ADJECTIVES,
-    _options(APPAREL_SIZES, APPAREL_COLORS),
-    (45, 180),
-)
-OUTERWEAR = ProductProfile(
-    ("Jacket", "Parka", "Rain Shell", "Puffer", "Overcoat", "Anorak"),
-    ("Nylon", "Waxed Cotton", "Wool", "Recycled Polyester", "Down"),
-    ("Insulated", "Waterproof", "Packable", "Classic", "Storm", "City"),
-    _options(APPAREL_SIZES, APPAREL_COLORS),
-    (90, 380),
-)
-PANTS = ProductProfile(
-    ("Chinos", "Jeans", "Joggers", "Trousers", "Shorts"),
-    ("Cotton Twill", "Selvedge Denim", "Stretch Denim", "Linen", "Corduroy"),
-    ("Slim", "Straight", "Relaxed", "Tapered", "Everyday"),
-    _options(WAIST_SIZES, APPAREL_COLORS),
-    (40, 160),
-)
-ACCESSORIES = ProductProfile(
-    ("Beanie", "Scarf", "Cap", "Belt", "Tote", "Gloves"),
-    ("Merino", "Cashmere", "Leather", "Canvas", "Cotton"),
-    APPAREL_ADJECTIVES,
-    _options(APPAREL_COLORS),
-    (15, 90),
-)
-SNEAKERS = ProductProfile(
-    ("Sneaker", "Runner", "Trainer", "Court Shoe", "Slip-On"),
-    ("Mesh", "Leather", "Suede", "Knit", "Canvas"),
-    FOOTWEAR_ADJECTIVES,
-    _options(SHOE_SIZES, SHOE_COLORS),
-    (60, 190),
-)
-BOOTS = ProductProfile(
-    ("Chelsea Boot", "Hiking Boot", "Work Boot", "Chukka", "Winter Boot"),
-    ("Leather", "Suede", "Waxed Leather", "Nubuck"),
-    FOOTWEAR_ADJECTIVES,
-    _options(SHOE_SIZES, SHOE_COLORS),
-    (110, 320),
-)
-SANDALS = ProductProfile(
-    ("Sandal", "Slide", "Flip-Flop", "Clog"),
-    ("Cork", "Rubber", "Leather", "Recycled Foam"),
-    FOOTWEAR_ADJECTIVES,
-    _options(SHOE_SIZES, SHOE_COLORS),
-    (25, 120),
-)
-SOCKS = ProductProfile(
-    ("Crew Sock", "Ankle Sock", "Hiking Sock", "Sock Bundle"),
-    ("Merino", "Cotton", "Bamboo", "Recycled Nylon"),
-    ("Cushioned", "Everyday", "Lightweight", "Performance"),
-    _options(SOCK_SIZES, APPAREL_COLORS),
-    (10, 40),
-)
-KITCHEN = ProductProfile(
-    ("Cutting Board", "Utensil Set", "Kettle", "Mixing Bowl Set", "Apron"),
-    ("Acacia", "Stainless Steel", "Olive Wood", "Bamboo", "Linen"),
-    HOME_ADJECTIVES,
-    _options(HOME_COLORS),
-    (18, 140),
-)
-COOKWARE = ProductProfile(
-    ("Skillet", "Saucepan", "Dutch Oven", "Saute Pan", "Wok"),
-    ("Cast Iron", "Stainless Steel", "Carbon Steel", "Enameled Cast Iron", "Copper"),
-    HOME_ADJECTIVES,
-    _options(OptionSpec("Size", ("8 in", "10 in", "12 in", "14 in"), 20), HOME_COLORS),
-    (35, 320),
-)
-KNIVES = ProductProfile(
-    ("Chef's Knife", "Santoku", "Paring Knife", "Bread Knife", "Knife Set"),
-    ("Damascus Steel", "High-Carbon Steel", "Stainless Steel", "Ceramic"),
-    ("Forged", "Hand-Sharpened", "Professional", "Classic", "Japanese"),
-    _options(OptionSpec("Handle", ("Walnut", "Black Pakka", "Olive Wood", "Maple", "Resin"))),
-    (40, 260),
-)
-TABLEWARE = ProductProfile(
-    ("Dinner Plate Set", "Mug", "Bowl Set", "Serving Platter", "Glass Set"),
-    ("Stoneware", "Porcelain", "Recycled Glass", "Speckled Clay"),
-    HOME_ADJECTIVES,
-    _options(HOME_COLORS),
-    (22, 150),
-)
-BEDDING = ProductProfile(
-    ("Sheet Set", "Duvet Cover", "Quilt", "Pillowcase Pair", "Throw Blanket"),
-    ("Percale", "Sateen", "Linen", "Organic Cotton", "Flannel"),
-    HOME_ADJECTIVES,
-    _options(BED_SIZES, HOME_COLORS),
-    (45, 320),
-)
-LIGHTING = ProductProfile(
-    ("Table Lamp", "Floor Lamp", "Pendant Light", "Wall Sconce", "Desk Lamp"),
-    ("Brass", "Ceramic", "Oak", "Glass", "Rattan"),
-    HOME_ADJECTIVES,
-    _options(FINISHES),
-    (45, 420),
-)
-DECOR = ProductProfile(
-    ("Vase", "Planter", "Candle", "Wall Mirror", "Cushion Cover"),
-    ("Ceramic", "Stoneware", "Wool", "Soy Wax", "Jute"),
-    HOME_ADJECTIVES,
-    _options(HOME_COLORS),
-    (15, 180),
-)
-BATH = ProductProfile(
-    ("Bath Towel", "Bath Mat", "Robe", "Hand Towel Set", "Shower Curtain"),
-    ("Turkish Cotton", "Waffle Cotton", "Linen", "Organic Cotton"),
-    HOME_ADJECTIVES,
-    _options(HOME_COLORS),
-    (18, 140),
-)
-AUDIO = ProductProfile(
-    ("Headphones", "Earbuds", "Bluetooth Speaker", "Soundbar", "Turntable"),
-    ("Aluminum", "Walnut", "Matte", "Fabric"),
-    TECH_ADJECTIVES,
-    _options(TECH_COLORS),
-    (40, 450),
-)
-STORAGE = ProductProfile(
-    ("Portable SSD", "Flash Drive", "microSD Card", "External Drive", "NVMe SSD"),
-    ("Aluminum", "Rugged", "Metal", "Slim"),
-    ("Fast", "Compact", "Pro", "Rugged", "Travel"),
-    _options(STORAGE_CAPACITY),
-    (15, 180),
-)
-POWER = ProductProfile(
-    ("Power Bank", "USB-C Charger", "Charging Cable", "Wireless Charger", "Charging Dock"),
-    ("Braided", "Aluminum", "GaN", "Silicone"),
-    TECH_ADJECTIVES,
-    _options(BATTERY_CAPACITY, TECH_COLORS),
-    (15, 120),
-)
-WEARABLES = ProductProfile(
-    ("Smartwatch", "Fitness Tracker", "Sport Band", "Smart Ring"),
-    ("Aluminum", "Titanium", "Stainless Steel", "Ceramic"),
-    TECH_ADJECTIVES,
-    _options(CASE_SIZES, TECH_COLORS),
-    (35, 520),
-)
-SMART_HOME = ProductProfile(
-    ("Smart Plug", "Smart Bulb", "Video Doorbell", "Indoor Camera", "Motion Sensor"),
-    ("White", "Matte", "Outdoor", "Mini"),
-    TECH_ADJECTIVES,
-    _options(PACK_SIZES),
-    (15, 180),
-)
-CAMPING = ProductProfile(
-    ("Tent", "Sleeping Bag", "Sleeping Pad", "Camp Chair", "Lantern"),
-    ("Ripstop Nylon", "Down", "Recycled Polyester", "Aluminum"),
-    OUTDOOR_ADJECTIVES,
-    _options(TENT_CAPACITY, OUTDOOR_COLORS),
-    (30, 520),
-)
-CAMP_KITCHEN = ProductProfile(
-    ("Camp Stove", "Cook Set", "Insulated Bottle", "Camp Mug", "Cooler"),
-    ("Titanium", "Stainless Steel", "Anodized Aluminum", "Enamel"),
-    OUTDOOR_ADJECTIVES,
-    _options(OUTDOOR_COLORS),
-    (15, 260),
-)
-HIKING = ProductProfile(
-    ("Backpack", "Daypack", "Hydration Pack", "Trekking Poles", "Hip Pack"),
-    ("Ripstop Nylon", "Dyneema", "Recycled Polyester", "Carbon"),
-    OUTDOOR_ADJECTIVES,
-    _options(PACK_VOLUMES, OUTDOOR_COLORS),
-    (35, 340),
-)
-CYCLING = ProductProfile(
-    ("Helmet", "Bike Light Set", "Cycling Jersey", "Saddle Bag", "Bike Lock"),
-    ("Carbon", "Aluminum", "Recycled Polyester", "Merino"),
-    ("Aero", "Commuter", "Trail", "Road", "Lightweight"),
-    _options(APPAREL_SIZES, OUTDOOR_COLORS),
-    (25, 280),
-)
-WATER_SPORTS = ProductProfile(
-    ("Dry Bag", "Paddle", "Life Vest", "Rash Guard", "Snorkel Set"),
-    ("PVC-Free Nylon", "Carbon", "Neoprene", "Recycled Polyester"),
-    OUTDOOR_ADJECTIVES,
-    _options(APPAREL_SIZES, OUTDOOR_COLORS),
-    (20, 320),
-)
-SKINCARE = ProductProfile(
-    ("Cleanser", "Moisturizer", "Serum", "Face Oil", "Eye Cream", "Sunscreen"),
-    ("Hyaluronic", "Vitamin C", "Niacinamide", "Rosehip", "Ceramide", "Green Tea"),
-    BEAUTY_ADJECTIVES,
-    _options(BEAUTY_VOLUMES),
-    (12, 95),
-)
-HAIR_CARE = ProductProfile(
-    ("Shampoo", "Conditioner", "Hair Oil", "Hair Mask", "Styling Cream"),
-    ("Argan", "Coconut", "Rosemary", "Shea", "Keratin"),
-    BEAUTY_ADJECTIVES,
-    _options(HAIR_VOLUMES),
-    (10, 60),
-)
-FRAGRANCE = ProductProfile(
-    ("Eau de Parfum", "Eau de Toilette", "Body Mist", "Solid Perfume"),
-    ("Cedar", "Vetiver", "Bergamot", "Fig", "Amber", "Neroli"),
-    ("Fresh", "Warm", "Woody", "Citrus", "Floral"),
-    _options(BEAUTY_VOLUMES),
-    (30, 210),
-)
-MAKEUP = ProductProfile(
-    ("Lipstick", "Lip Balm", "Mascara", "Foundation", "Concealer", "Blush"),
-    ("Matte", "Satin", "Sheer", "Cream", "Mineral"),
-    ("Long-Wear", "Buildable", "Natural", "Velvet", "Luminous"),
-    _options(SHADES),
-    (12, 58),
-)
-BATH_AND_BODY = ProductProfile(
-    ("Body Wash", "Hand Cream", "Bar Soap", "Body Lotion", "Bath Salts"),
-    ("Lavender", "Oat", "Eucalyptus", "Shea", "Sea Salt", "Citrus"),
-    BEAUTY_ADJECTIVES,
-    _options(HAIR_VOLUMES),
-    (8, 48),
-)
+@cache
+def seed_vocabulary() -> SeedVocabulary:
+    """The seed's vocabulary, read once from the data file beside this module (also when installed)."""
+    document = tomllib.loads(resources.files(__package__).joinpath(VOCABULARY_FILE).read_text(encoding="utf-8"))
+    return parse_vocabulary(document)
 
 
-def _narrow(profile: ProductProfile, *nouns: str) -> ProductProfile:
-    return replace(profile, nouns=nouns)
+def parse_vocabulary(document: dict[str, Any]) -> SeedVocabulary:
+    """Check a parsed vocabulary document and build the seed's vocabulary from it.
 
-
-CATEGORY_TREE: tuple[CategorySpec, ...] = (
-    CategorySpec(
-        "Apparel",
-        "Everyday clothing made to be worn often and kept for years.",
-        children=(
-            CategorySpec(
-                "T-Shirts",
-                "Tees and tanks in soft, breathable fabrics.",
-                TEES,
-                (
-                    CategorySpec("Crew Necks", "Crew neck tees for every day.", _narrow(TEES, "Crew Tee")),
-                    CategorySpec("V-Necks", "V-neck tees with a clean neckline.", _narrow(TEES, "V-Neck Tee")),
-                    CategorySpec("Long Sleeves", "Long sleeve tees for layering.", _narrow(TEES, "Long Sleeve Tee")),
-                ),
-            ),
-            CategorySpec(
-                "Sweaters",
-                "Knitwear in natural fibres, from fine merino to chunky wool.",
-                KNITWEAR,
-                (
-                    CategorySpec("Cardigans", "Button-front knits.", _narrow(KNITWEAR, "Cardigan")),
-                    CategorySpec("Crewnecks", "Classic crew neck sweaters.", _narrow(KNITWEAR, "Crew Sweater")),
-                    CategorySpec("Turtlenecks", "Warm roll and mock necks.", _narrow(KNITWEAR, "Turtleneck")),
-                ),
-            ),
-            CategorySpec(
-                "Jackets & Coats",
-                "Outerwear for rain, wind and cold.",
-                OUTERWEAR,
-                (
-                    CategorySpec("Rain Jackets", "Waterproof shells.", _narrow(OUTERWEAR, "Rain Shell", "Anorak")),
-                    CategorySpec("Puffers", "Insulated jackets.", _narrow(OUTERWEAR, "Puffer", "Parka")),
-                    CategorySpec("Wool Coats", "Tailored coats for winter.", _narrow(OUTERWEAR, "Overcoat")),
-                ),
-            ),
-            CategorySpec("Pants", "Chinos, denim and joggers.", PANTS),
-            CategorySpec("Accessories", "Hats, scarves, belts and bags.", ACCESSORIES),
+    Raises SeedError naming the first entry that is missing, empty, of the wrong type or unknown, a reference
+    to an option set, adjective set or profile that does not exist, or a list too short for what the seed
+    draws from it (five distinct variants per product, six image views, two description details, three
+    review sentences, texts for every rating).
+    """
+    _expect_keys(document, "", _SECTIONS)
+    options = {
+        key: _option(_toml_table(spec, f"options.{key}"), f"options.{key}")
+        for key, spec in _entries(document, "options")
+    }
+    adjectives = {key: _strings(words, f"adjectives.{key}") for key, words in _entries(document, "adjectives")}
+    profiles = {
+        key: _profile(_toml_table(spec, f"profiles.{key}"), f"profiles.{key}", options, adjectives)
+        for key, spec in _entries(document, "profiles")
+    }
+    categories = _categories(document.get("categories"), "categories", profiles, None)
+    vendors = {key: _strings(names, f"vendors.{key}") for key, names in _entries(document, "vendors")}
+    for department in categories:
+        if department.name not in vendors:
+            raise SeedError(f"{VOCABULARY_FILE}: vendors: no vendors for the department {department.name!r}")
+    customers = _section(document, "customers", ("first_names", "last_names"))
+    descriptions = _section(document, "descriptions", ("openers", "details"))
+    tags = _section(document, "tags", ("general", "sale", "new_arrival"))
+    images = _section(document, "images", ("views",))
+    reviews = _section(document, "reviews", [str(rating) for rating in RATINGS])
+    review_texts = {int(key): _toml_table(texts, f"reviews.{key}") for key, texts in reviews.items()}
+    for rating, texts in review_texts.items():
+        _expect_keys(texts, f"reviews.{rating}", ("titles", "sentences"))
+    return SeedVocabulary(
+        categories=categories,
+        vendors=vendors,
+        first_names=_strings(customers["first_names"], "customers.first_names"),
+        last_names=_strings(customers["last_names"], "customers.last_names"),
+        description_openers=_templates(
+            descriptions["openers"], "descriptions.openers", {"title", "vendor", "material"}
         ),
-    ),
-    CategorySpec(
-        "Footwear",
-        "Shoes, boots and socks for city streets and trails.",
-        children=(
-            CategorySpec(
-                "Sneakers",
-                "Sneakers for running, training and everyday wear.",
-                SNEAKERS,
-                (
-                    CategorySpec("Running", "Cushioned running shoes.", _narrow(SNEAKERS, "Runner", "Trainer")),
-                    CategorySpec("Court", "Low-profile court classics.", _narrow(SNEAKERS, "Court Shoe")),
-                ),
-            ),
-            CategorySpec(
-                "Boots",
-                "Boots built for weather and wear.",
-                BOOTS,
-                (
-                    CategorySpec("Chelsea Boots", "Pull-on boots.", _narrow(BOOTS, "Chelsea Boot")),
-                    CategorySpec("Hiking Boots", "Supportive boots for trails.", _narrow(BOOTS, "Hiking Boot")),
-                    CategorySpec("Work Boots", "Tough boots for long days.", _narrow(BOOTS, "Work Boot")),
-                ),
-            ),
-            CategorySpec("Sandals & Slides", "Open shoes for warm days.", SANDALS),
-            CategorySpec("Socks", "Socks in merino, cotton and bamboo.", SOCKS),
-        ),
-    ),
-    CategorySpec(
-        "Home",
-        "Well made things for the kitchen, bedroom and living room.",
-        children=(
-            CategorySpec(
-                "Kitchen",
-                "Tools and tableware for cooking and hosting.",
-                KITCHEN,
-                (
-                    CategorySpec("Cookware", "Pans and pots that last.", COOKWARE),
-                    CategorySpec("Knives", "Sharp, balanced kitchen knives.", KNIVES),
-                    CategorySpec("Tableware", "Plates, bowls, mugs and glasses.", TABLEWARE),
-                ),
-            ),
-            CategorySpec(
-                "Bedding",
-                "Sheets, duvet covers and quilts.",
-                BEDDING,
-                (
-                    CategorySpec("Sheets", "Fitted and flat sheet sets.", _narrow(BEDDING, "Sheet Set")),
-                    CategorySpec("Duvet Covers", "Duvet covers with shams.", _narrow(BEDDING, "Duvet Cover")),
-                    CategorySpec("Quilts & Throws", "Layers for the bed.", _narrow(BEDDING, "Quilt", "Throw Blanket")),
-                ),
-            ),
-            CategorySpec("Lighting", "Lamps and fixtures for warm, even light.", LIGHTING),
-            CategorySpec("Decor", "Vases, candles and finishing touches.", DECOR),
-            CategorySpec("Bath", "Towels, mats and robes.", BATH),
-        ),
-    ),
-    CategorySpec(
-        "Electronics",
-        "Audio, storage, power and smart devices.",
-        children=(
-            CategorySpec(
-                "Audio",
-                "Headphones and speakers tuned for music.",
-                AUDIO,
-                (
-                    CategorySpec("Headphones", "Over-ear and on-ear headphones.", _narrow(AUDIO, "Headphones")),
-                    CategorySpec("Earbuds", "True wireless earbuds.", _narrow(AUDIO, "Earbuds")),
-                    CategorySpec("Speakers", "Portable and home speakers.", _narrow(AUDIO, "Bluetooth Speaker")),
-                ),
-            ),
-            CategorySpec("Storage", "SSDs, cards and drives.", STORAGE),
-            CategorySpec("Power & Charging", "Chargers, cables and power banks.", POWER),
-            CategorySpec("Wearables", "Watches and trackers.", WEARABLES),
-            CategorySpec("Smart Home", "Plugs, bulbs, cameras and sensors.", SMART_HOME),
-        ),
-    ),
-    CategorySpec(
-        "Outdoors",
-        "Gear for camping, hiking, cycling and the water.",
-        children=(
-            CategorySpec(
-                "Camping",
-                "Shelter, sleep and camp kitchen gear.",
-                CAMPING,
-                (
-                    CategorySpec("Tents", "Backpacking and family tents.", _narrow(CAMPING, "Tent")),
-                    CategorySpec(
-                        "Sleeping Bags",
-                        "Bags rated for three seasons and more.",
-                        _narrow(CAMPING, "Sleeping Bag"),
-                    ),
-                    CategorySpec("Camp Kitchen", "Stoves, cook sets and bottles.", CAMP_KITCHEN),
-                ),
-            ),
-            CategorySpec(
-                "Hiking",
-                "Packs and poles for day hikes and long trails.",
-                HIKING,
-                (
-                    CategorySpec("Backpacks", "Multi-day packs.", _narrow(HIKING, "Backpack")),
-                    CategorySpec("Daypacks", "Light packs for a day out.", _narrow(HIKING, "Daypack", "Hip Pack")),
-                ),
-            ),
-            CategorySpec("Cycling", "Helmets, lights and apparel for riders.", CYCLING),
-            CategorySpec("Water Sports", "Paddling and swimming gear.", WATER_SPORTS),
-        ),
-    ),
-    CategorySpec(
-        "Beauty",
-        "Skincare, hair care, fragrance and makeup.",
-        children=(
-            CategorySpec(
-                "Skincare",
-                "Cleansers, moisturizers and treatments.",
-                SKINCARE,
-                (
-                    CategorySpec("Cleansers", "Gentle daily cleansers.", _narrow(SKINCARE, "Cleanser")),
-                    CategorySpec("Moisturizers", "Creams and lotions.", _narrow(SKINCARE, "Moisturizer")),
-                    CategorySpec("Serums", "Targeted treatments.", _narrow(SKINCARE, "Serum", "Face Oil")),
-                    CategorySpec("Sun Care", "Daily mineral and chemical sunscreens.", _narrow(SKINCARE, "Sunscreen")),
-                ),
-            ),
-            CategorySpec("Hair Care", "Shampoos, conditioners and treatments.", HAIR_CARE),
-            CategorySpec("Fragrance", "Perfumes and mists.", FRAGRANCE),
-            CategorySpec(
-                "Makeup",
-                "Lips, eyes and face.",
-                MAKEUP,
-                (
-                    CategorySpec("Lips", "Lipsticks and balms.", _narrow(MAKEUP, "Lipstick", "Lip Balm")),
-                    CategorySpec("Eyes", "Mascaras and liners.", _narrow(MAKEUP, "Mascara")),
-                    CategorySpec(
-                        "Face",
-                        "Foundations, concealers and blush.",
-                        _narrow(MAKEUP, "Foundation", "Concealer", "Blush"),
-                    ),
-                ),
-            ),
-            CategorySpec("Bath & Body", "Washes, soaps and lotions.", BATH_AND_BODY),
-        ),
-    ),
-)
+        description_details=_strings(descriptions["details"], "descriptions.details", MAX_DESCRIPTION_DETAILS),
+        tags=_strings(tags["general"], "tags.general"),
+        sale_tag=_string(tags["sale"], "tags.sale"),
+        new_arrival_tag=_string(tags["new_arrival"], "tags.new_arrival"),
+        image_views=_strings(images["views"], "images.views", max(IMAGE_COUNT_WEIGHTS)),
+        review_titles={
+            rating: _strings(texts["titles"], f"reviews.{rating}.titles") for rating, texts in review_texts.items()
+        },
+        review_sentences={
+            rating: _templates(texts["sentences"], f"reviews.{rating}.sentences", {"noun"}, MAX_REVIEW_SENTENCES)
+            for rating, texts in review_texts.items()
+        },
+    )
 
-VENDORS_BY_DEPARTMENT: dict[str, tuple[str, ...]] = {
-    "Apparel": ("Northwind Outfitters", "Alder & Pine", "Bluebird Basics", "Marlow & Co.", "Fieldnote"),
-    "Footwear": ("Kestrel", "Ironbark", "Stride Theory", "Fieldnote"),
-    "Home": ("Halcyon Home", "Oakhaven", "Copperleaf", "Everyday Goods", "Marlow & Co."),
-    "Electronics": ("Voltwave", "Lumen Labs", "Nimbus Audio", "Circuitry"),
-    "Outdoors": ("Ridgeline", "Summit Gear", "Saltwater Supply", "Granite Works", "Tidewell"),
-    "Beauty": ("Juniper Skin", "Foxglove Beauty", "Wildmoss", "Quill & Fern", "Cedar & Sage"),
-}
 
-FIRST_NAMES = (
-    "Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Chloe", "Lucas", "Nora", "Owen", "Isla", "Mateo",
-    "Amara", "Leo", "Priya", "Elijah", "Hana", "Samuel", "Ines", "Caleb", "Freya", "Diego", "Layla", "Felix",
-    "Sofia", "Arjun", "Mila", "Jonah", "Yara", "Theo", "Grace", "Omar", "Clara", "Kai", "Ruby", "Hugo",
-    "Aisha", "Miles", "Elena", "Ravi", "Lena", "Tomas", "June", "Malik", "Iris", "Emil", "Nadia", "Rowan",
+_SECTIONS = (
+    "options", "adjectives", "profiles", "categories", "vendors", "customers", "descriptions", "tags", "images",
+    "reviews",
 )  # fmt: skip
-LAST_NAMES = (
-    "Smith", "Garcia", "Nguyen", "Patel", "Kim", "Johnson", "Silva", "Muller", "Rossi", "Cohen", "Okafor",
-    "Tanaka", "Larsen", "Dubois", "Novak", "Khan", "Martin", "Lopez", "Brown", "Wilson", "Haddad", "Ivanova",
-    "Reyes", "Chen", "Murphy", "Schmidt", "Andersen", "Costa", "Walker", "Young", "Bauer", "Ali", "Moreau",
-    "Park", "Fischer", "Hughes", "Sato", "Mendes", "Clarke", "Wright", "Olsen", "Ortiz", "Baker", "Singh",
-)  # fmt: skip
+_PROFILE_KEYS = ("nouns", "materials", "adjectives", "options", "price_range")
 
-DESCRIPTION_OPENERS = (
-    "The {title} by {vendor}, made from {material}.",
-    "{vendor} makes the {title} from {material}, built for everyday use.",
-    "Meet the {title}: {material} done right by {vendor}.",
-)
-DESCRIPTION_DETAILS = (
-    "Designed to last for years, not seasons.",
-    "Thoughtful details and a clean finish throughout.",
-    "Tested by our team for a month before it made the cut.",
-    "Responsibly sourced and packed without plastic.",
-    "A customer favourite that we restock often.",
-    "Backed by a two-year warranty.",
-    "Easy to care for and easy to love.",
-)
-REVIEW_TITLES = {
-    5: ("Love it", "Exactly what I wanted", "Worth every penny", "Best purchase this year", "Five stars"),
-    4: ("Really good", "Very happy with it", "Great value", "Solid choice", "Would buy again"),
-    3: ("It's okay", "Decent but not perfect", "Does the job", "Mixed feelings"),
-    2: ("Disappointed", "Not as described", "Expected more", "Meh"),
-    1: ("Would not recommend", "Returned it", "Poor quality", "Broke quickly"),
-}
-REVIEW_SENTENCES = {
-    5: (
-        "The {noun} is even better in person.",
-        "Quality is excellent and it arrived quickly.",
-        "I have already recommended it to friends.",
-        "Exactly as pictured and beautifully made.",
-    ),
-    4: (
-        "The {noun} is well made and looks great.",
-        "Shipping took a little longer than expected.",
-        "Good value for the price.",
-        "I would buy it again in another color.",
-    ),
-    3: (
-        "The {noun} is fine but nothing special.",
-        "It works, though the finish could be better.",
-        "Took a while to get used to.",
-        "Decent for the price.",
-    ),
-    2: (
-        "The {noun} did not live up to the photos.",
-        "Quality feels cheaper than expected.",
-        "Customer service was helpful at least.",
-        "Not sure I would buy it again.",
-    ),
-    1: (
-        "The {noun} stopped working after a week.",
-        "It arrived damaged and the replacement was no better.",
-        "Very different from the description.",
-        "I sent it back for a refund.",
-    ),
-}
+
+def _option(spec: dict[str, Any], where: str) -> OptionSpec:
+    _expect_keys(spec, where, ("name", "values"), ("price_step_percent",))
+    step = spec.get("price_step_percent", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}.price_step_percent: expected a whole number >= 0")
+    return OptionSpec(_string(spec["name"], f"{where}.name"), _strings(spec["values"], f"{where}.values"), step)
+
+
+def _profile(
+    spec: dict[str, Any], where: str, options: dict[str, OptionSpec], adjectives: dict[str, tuple[str, ...]]
+) -> ProductProfile:
+    _expect_keys(spec, where, _PROFILE_KEYS)
+    chosen = tuple(_known(key, options, f"{where}.options") for key in _strings(spec["options"], f"{where}.options"))
+    combinations = math.prod(len(option.values) for option in chosen)
+    if combinations < max(VARIANT_COUNTS):
+        raise SeedError(
+            f"{VOCABULARY_FILE}: {where}.options: {combinations} combinations of values, "
+            f"fewer than the {max(VARIANT_COUNTS)} variants a product can have"
+        )
+    return ProductProfile(
+        nouns=_strings(spec["nouns"], f"{where}.nouns"),
+        materials=_strings(spec["materials"], f"{where}.materials"),
+        adjectives=_known(_string(spec["adjectives"], f"{where}.adjectives"), adjectives, f"{where}.adjectives"),
+        options=chosen,
+        price_range=_price_range(spec["price_range"], f"{where}.price_range"),
+    )
+
+
+def _price_range(value: Any, where: str) -> tuple[int, int]:
+    whole = isinstance(value, list) and all(isinstance(bound, int) and not isinstance(bound, bool) for bound in value)
+    if not whole or len(value) != 2 or not 1 <= value[0] <= value[1]:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: expected [lowest, highest] whole dollars, 1 <= lowest <= highest")
+    return value[0], value[1]
+
+
+def _categories(
+    value: Any, where: str, profiles: dict[str, ProductProfile], inherited: ProductProfile | None
+) -> tuple[CategorySpec, ...]:
+    """The categories of one level: each names a profile or inherits `inherited`; `nouns` narrows it."""
+    if not isinstance(value, list) or not value:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: expected a non-empty array of tables")
+    specs = []
+    for position, entry in enumerate(value):
+        at = f"{where}[{position}]"
+        spec = _toml_table(entry, at)
+        _expect_keys(spec, at, ("name", "description"), ("profile", "nouns", "children"))
+        profile = (
+            _known(_string(spec["profile"], f"{at}.profile"), profiles, f"{at}.profile")
+            if "profile" in spec
+            else inherited
+        )
+        if "nouns" in spec:
+            if profile is None:
+                raise SeedError(f"{VOCABULARY_FILE}: {at}.nouns: a category without a profile has no nouns to narrow")
+            profile = replace(profile, nouns=_strings(spec["nouns"], f"{at}.nouns"))
+        children = _categories(spec["children"], f"{at}.children", profiles, profile) if "children" in spec else ()
+        specs.append(
+            CategorySpec(
+                _string(spec["name"], f"{at}.name"),
+                _string(spec["description"], f"{at}.description"),
+                profile,
+                children,
+            )
+        )
+    return tuple(specs)
+
+
+def _entries(document: dict[str, Any], section: str) -> Iterator[tuple[str, Any]]:
+    yield from _toml_table(document.get(section), section).items()
+
+
+def _section(document: dict[str, Any], section: str, keys: Collection[str]) -> dict[str, Any]:
+    table = _toml_table(document.get(section), section)
+    _expect_keys(table, section, keys)
+    return table
+
+
+def _toml_table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: expected a non-empty table")
+    return value
+
+
+def _expect_keys(table: dict[str, Any], where: str, required: Collection[str], optional: Collection[str] = ()) -> None:
+    prefix = f"{where}." if where else ""
+    missing = sorted(set(required) - table.keys())
+    unknown = sorted(table.keys() - set(required) - set(optional))
+    if missing:
+        raise SeedError(f"{VOCABULARY_FILE}: {prefix}{missing[0]}: missing")
+    if unknown:
+        raise SeedError(f"{VOCABULARY_FILE}: {prefix}{unknown[0]}: unknown entry")
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: expected a non-empty string")
+    return value
+
+
+def _strings(value: Any, where: str, at_least: int = 1) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) < at_least:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: expected a list of at least {at_least} strings")
+    return tuple(_string(item, f"{where}[{index}]") for index, item in enumerate(value))
+
+
+def _templates(value: Any, where: str, fields: set[str], at_least: int = 1) -> tuple[str, ...]:
+    """Strings whose `{placeholders}` are all among `fields`."""
+    templates = _strings(value, where, at_least)
+    for index, template in enumerate(templates):
+        try:
+            used = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+        except ValueError as exc:
+            raise SeedError(f"{VOCABULARY_FILE}: {where}[{index}]: {exc}") from None
+        if used - fields:
+            raise SeedError(
+                f"{VOCABULARY_FILE}: {where}[{index}]: unknown placeholder {{{sorted(used - fields)[0]}}}; "
+                f"use {', '.join(f'{{{name}}}' for name in sorted(fields))}"
+            )
+    return templates
+
+
+_Known = TypeVar("_Known")
+
+
+def _known(key: str, known: dict[str, _Known], where: str) -> _Known:
+    if key not in known:
+        raise SeedError(f"{VOCABULARY_FILE}: {where}: no entry named {key!r}")
+    return known[key]
 
 
 # --- Generation ------------------------------------------------------------------------------------------
@@ -662,6 +374,7 @@ class _CategoryChoice:
 
     id: int
     department: str
+    vendors: tuple[str, ...]
     profile: ProductProfile
 
 
@@ -669,12 +382,13 @@ def build_catalog(products: int = 1000, seed: int = 1) -> CatalogRows:
     """Generate every row of the catalog in memory; the same arguments always give the same rows."""
     _check_product_count(products)
     rng = Random(seed)
+    words = seed_vocabulary()
     catalog = CatalogRows()
-    choices = _add_categories(catalog)
-    customer_created = _add_customers(catalog, rng, _customer_count(products))
+    choices = _add_categories(catalog, words)
+    customer_created = _add_customers(catalog, rng, words, _customer_count(products))
     slugs: dict[str, int] = {}
     for created_at, product_id in zip(_sorted_offsets(rng, products), range(1, products + 1), strict=True):
-        _add_product(catalog, rng, product_id, rng.choice(choices), created_at, slugs, customer_created)
+        _add_product(catalog, rng, words, product_id, rng.choice(choices), created_at, slugs, customer_created)
     return catalog
 
 
@@ -693,13 +407,13 @@ def _sorted_offsets(rng: Random, count: int) -> list[datetime]:
     return [EPOCH + timedelta(seconds=offset) for offset in offsets]
 
 
-def _add_categories(catalog: CatalogRows) -> list[_CategoryChoice]:
+def _add_categories(catalog: CatalogRows, words: SeedVocabulary) -> list[_CategoryChoice]:
     """Add the category tree breadth first (parents before children); return the non-root categories."""
     choices: list[_CategoryChoice] = []
-    queue: list[tuple[CategorySpec, int | None, str, str, ProductProfile | None, int]] = [
-        (spec, None, "", spec.name, None, position) for position, spec in enumerate(CATEGORY_TREE)
+    queue: list[tuple[CategorySpec, int | None, str, str, int]] = [
+        (spec, None, "", spec.name, position) for position, spec in enumerate(words.categories)
     ]
-    for spec, parent_id, parent_slug, department, parent_profile, position in queue:
+    for spec, parent_id, parent_slug, department, position in queue:
         category_id = len(catalog.categories) + 1
         slug = f"{parent_slug}-{_slugify(spec.name)}" if parent_slug else _slugify(spec.name)
         catalog.categories.append(
@@ -712,12 +426,10 @@ def _add_categories(catalog: CatalogRows) -> list[_CategoryChoice]:
                 "position": position,
             }
         )
-        profile = spec.profile or parent_profile
-        if parent_id is not None and profile is not None:
-            choices.append(_CategoryChoice(category_id, department, profile))
+        if parent_id is not None and spec.profile is not None:
+            choices.append(_CategoryChoice(category_id, department, words.vendors[department], spec.profile))
         queue.extend(
-            (child, category_id, slug, department, profile, child_position)
-            for child_position, child in enumerate(spec.children)
+            (child, category_id, slug, department, child_position) for child_position, child in enumerate(spec.children)
         )
     return choices
 
@@ -727,12 +439,12 @@ def _slugify(text_value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", without_apostrophes).strip("-")
 
 
-def _add_customers(catalog: CatalogRows, rng: Random, count: int) -> list[datetime]:
+def _add_customers(catalog: CatalogRows, rng: Random, words: SeedVocabulary, count: int) -> list[datetime]:
     """Add `count` customers with unique emails; return their creation times by index (id - 1)."""
     created = _sorted_offsets(rng, count)
     for index, created_at in enumerate(created):
         customer_id = index + 1
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        first, last = rng.choice(words.first_names), rng.choice(words.last_names)
         catalog.customers.append(
             {
                 "id": customer_id,
@@ -747,6 +459,7 @@ def _add_customers(catalog: CatalogRows, rng: Random, count: int) -> list[dateti
 def _add_product(
     catalog: CatalogRows,
     rng: Random,
+    words: SeedVocabulary,
     product_id: int,
     category: _CategoryChoice,
     created_at: datetime,
@@ -758,21 +471,21 @@ def _add_product(
     noun, material = rng.choice(profile.nouns), rng.choice(profile.materials)
     title = _product_title(rng, profile, material, noun)
     slug = _unique_slug(_slugify(title), slugs)
-    vendor = rng.choice(VENDORS_BY_DEPARTMENT[category.department])
+    vendor = rng.choice(category.vendors)
     on_sale = rng.random() < ON_SALE_SHARE
     prices = _add_variants(catalog, rng, product_id, profile, on_sale)
-    _add_images(catalog, rng, product_id, slug, title)
-    ratings = _add_reviews(catalog, rng, product_id, noun, created_at, customer_created)
+    _add_images(catalog, rng, words, product_id, slug, title)
+    ratings = _add_reviews(catalog, rng, words, product_id, noun, created_at, customer_created)
     catalog.products.append(
         {
             "id": product_id,
             "slug": slug,
             "title": title,
-            "description": _product_description(rng, title, vendor, material),
+            "description": _product_description(rng, words, title, vendor, material),
             "vendor": vendor,
             "category_id": category.id,
             "status": _weighted(rng, STATUS_WEIGHTS),
-            "tags": _product_tags(rng, category.department, material, on_sale, created_at),
+            "tags": _product_tags(rng, words, category.department, material, on_sale, created_at),
             "min_price": min(prices),
             "rating_average": _rating_average(ratings),
             "rating_count": len(ratings),
@@ -795,19 +508,21 @@ def _unique_slug(base: str, slugs: dict[str, int]) -> str:
     return base if seen == 1 else f"{base}-{seen}"
 
 
-def _product_description(rng: Random, title: str, vendor: str, material: str) -> str:
-    opener = rng.choice(DESCRIPTION_OPENERS).format(title=title, vendor=vendor, material=material.lower())
-    details = rng.sample(DESCRIPTION_DETAILS, rng.randint(0, 2))
+def _product_description(rng: Random, words: SeedVocabulary, title: str, vendor: str, material: str) -> str:
+    opener = rng.choice(words.description_openers).format(title=title, vendor=vendor, material=material.lower())
+    details = rng.sample(words.description_details, rng.randint(0, MAX_DESCRIPTION_DETAILS))
     return " ".join([opener, *details])
 
 
-def _product_tags(rng: Random, department: str, material: str, on_sale: bool, created_at: datetime) -> list[str]:
+def _product_tags(
+    rng: Random, words: SeedVocabulary, department: str, material: str, on_sale: bool, created_at: datetime
+) -> list[str]:
     """1 to 4 tags: the department first, then a few that describe the product."""
-    extras = [_slugify(material), "gift-idea", "bestseller", "staff-pick"]
+    extras = [_slugify(material), *words.tags]
     if on_sale:
-        extras.append("sale")
+        extras.append(words.sale_tag)
     if created_at > EPOCH + timedelta(seconds=CATALOG_SPAN_SECONDS - 90 * 24 * 3600):
-        extras.append("new-arrival")
+        extras.append(words.new_arrival_tag)
     return [_slugify(department), *rng.sample(extras, rng.randint(0, 3))]
 
 
@@ -879,7 +594,9 @@ def _stock_quantity(rng: Random, sold_out: bool) -> int:
     return min(MAX_STOCK, 1 + int(rng.expovariate(1 / 40)))
 
 
-def _add_images(catalog: CatalogRows, rng: Random, product_id: int, slug: str, title: str) -> None:
+def _add_images(
+    catalog: CatalogRows, rng: Random, words: SeedVocabulary, product_id: int, slug: str, title: str
+) -> None:
     width, height = rng.choice(IMAGE_SIZES)
     for position in range(_weighted(rng, IMAGE_COUNT_WEIGHTS)):
         catalog.product_images.append(
@@ -887,7 +604,7 @@ def _add_images(catalog: CatalogRows, rng: Random, product_id: int, slug: str, t
                 "id": len(catalog.product_images) + 1,
                 "product_id": product_id,
                 "url": f"https://images.example.com/products/{slug}/{position + 1}.jpg",
-                "alt_text": f"{title}, {IMAGE_VIEWS[position]}",
+                "alt_text": f"{title}, {words.image_views[position]}",
                 "width": width,
                 "height": height,
                 "position": position,
@@ -898,6 +615,7 @@ def _add_images(catalog: CatalogRows, rng: Random, product_id: int, slug: str, t
 def _add_reviews(
     catalog: CatalogRows,
     rng: Random,
+    words: SeedVocabulary,
     product_id: int,
     noun: str,
     product_created: datetime,
@@ -918,8 +636,8 @@ def _add_reviews(
                 "product_id": product_id,
                 "customer_id": customer_index + 1,
                 "rating": rating,
-                "title": rng.choice(REVIEW_TITLES[rating]),
-                "body": _review_body(rng, rating, noun_in_sentence),
+                "title": rng.choice(words.review_titles[rating]),
+                "body": _review_body(rng, words, rating, noun_in_sentence),
                 "created_at": after + timedelta(seconds=delay),
             }
         )
@@ -927,8 +645,8 @@ def _add_reviews(
     return ratings
 
 
-def _review_body(rng: Random, rating: int, noun: str) -> str:
-    sentences = rng.sample(REVIEW_SENTENCES[rating], rng.randint(1, 3))
+def _review_body(rng: Random, words: SeedVocabulary, rating: int, noun: str) -> str:
+    sentences = rng.sample(words.review_sentences[rating], rng.randint(1, MAX_REVIEW_SENTENCES))
     return " ".join(sentence.format(noun=noun) for sentence in sentences)
 
 

@@ -6,10 +6,13 @@ Every test runs against fresh databases migrated by Alembic: a temp file for SQL
 
 from __future__ import annotations
 
+import ast
+import copy
 import re
+import tomllib
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -21,10 +24,20 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app import seed
 from app.db import create_engine
 from app.migrate import upgrade
 from app.models import PRODUCT_STATUSES, Base
-from app.seed import CATALOG_TABLES, SeedError, SeedReport, build_catalog, catalog_counts, seed_catalog
+from app.seed import (
+    CATALOG_TABLES,
+    SeedError,
+    SeedReport,
+    build_catalog,
+    catalog_counts,
+    parse_vocabulary,
+    seed_catalog,
+    seed_vocabulary,
+)
 from app.settings import Settings
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -477,6 +490,146 @@ async def test_a_negative_product_count_is_refused(seed_new_engine: NewEngine) -
         await seed_catalog(engine, products=-1)
 
     assert await catalog_counts(engine) == dict.fromkeys(CATALOG_TABLES, 0)
+
+
+# --- Vocabulary ------------------------------------------------------------------------------------------
+
+SEED_MODULE = Path(seed.__file__)
+VOCABULARY_FILE = SEED_MODULE.with_name(seed.VOCABULARY_FILE)
+VOCABULARY_SECTIONS = [
+    "options", "adjectives", "profiles", "categories", "vendors", "customers", "descriptions", "tags", "images",
+    "reviews",
+]  # fmt: skip
+
+
+def _vocabulary_document() -> dict[str, Any]:
+    return tomllib.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))
+
+
+def _walk(categories: Any, depth: int = 1) -> Iterator[tuple[int, Any]]:
+    for category in categories:
+        yield depth, category
+        yield from _walk(category.children, depth + 1)
+
+
+def test_the_vocabulary_file_has_every_section_the_seed_needs_and_nothing_empty() -> None:
+    document = _vocabulary_document()
+    words = seed_vocabulary()
+
+    assert list(document) == VOCABULARY_SECTIONS
+    assert all(document[section] for section in VOCABULARY_SECTIONS)
+    assert parse_vocabulary(document) == words
+    assert [department.name for department in words.categories] == list(words.vendors)
+    for depth, category in _walk(words.categories):
+        assert category.name and category.description
+        assert (category.profile is None) == (depth == 1), category.name
+    profiles = [category.profile for _, category in _walk(words.categories) if category.profile is not None]
+    assert all(profile.nouns and profile.materials and profile.adjectives and profile.options for profile in profiles)
+    texts = [words.first_names, words.last_names, words.description_openers, words.description_details, words.tags]
+    assert all(texts) and words.sale_tag and words.new_arrival_tag
+    assert len(words.image_views) == 6
+    assert sorted(words.review_titles) == sorted(words.review_sentences) == [1, 2, 3, 4, 5]
+    assert all(len(sentences) >= 3 for sentences in words.review_sentences.values())
+
+
+def test_the_vocabulary_is_read_once() -> None:
+    assert seed_vocabulary() is seed_vocabulary()
+
+
+def _without(document: dict[str, Any], *path: str | int) -> None:
+    del _at(document, path[:-1])[path[-1]]
+
+
+def _at(document: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        document = document[key]
+    return document
+
+
+def _set(document: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    _at(document, path[:-1])[path[-1]] = value
+
+
+BROKEN_VOCABULARIES: list[tuple[Callable[[dict[str, Any]], None], str]] = [
+    (lambda d: _without(d, "reviews"), r"^seed_vocabulary\.toml: reviews: missing$"),
+    (lambda d: _without(d, "reviews", "3"), r"reviews\.3: missing"),
+    (lambda d: _set(d, ("surprise",), {"a": 1}), r"surprise: unknown entry"),
+    (lambda d: _set(d, ("customers", "first_names"), []), r"customers\.first_names: expected a list of at least 1"),
+    (lambda d: _set(d, ("vendors", "Beauty"), ["Juniper Skin", ""]), r"vendors\.Beauty\[1\]: expected a non-empty"),
+    (lambda d: _without(d, "vendors", "Home"), r"no vendors for the department 'Home'"),
+    (lambda d: _set(d, ("profiles", "tees", "options"), ["apparel_size"]), r"tees\.options: no entry named 'apparel"),
+    (lambda d: _set(d, ("profiles", "tees", "adjectives"), "appparel"), r"tees\.adjectives: no entry named"),
+    (lambda d: _set(d, ("profiles", "tees", "options"), ["sock_sizes"]), r"tees\.options: 4 combinations"),
+    (lambda d: _set(d, ("profiles", "tees", "price_range"), [48, 18]), r"tees\.price_range: expected \[lowest"),
+    (lambda d: _set(d, ("profiles", "tees", "price"), 5), r"profiles\.tees\.price: unknown entry"),
+    (lambda d: _set(d, ("options", "bed_sizes", "price_step_percent"), -1), r"bed_sizes\.price_step_percent"),
+    (lambda d: _set(d, ("categories", 0, "children", 0, "profile"), "tee"), r"categories\[0\]\.children\[0\]\.profile"),
+    (lambda d: _set(d, ("categories", 0, "nouns"), ["Thing"]), r"categories\[0\]\.nouns: a category without"),
+    (lambda d: _set(d, ("descriptions", "openers"), ["The {titel}."]), r"openers\[0\]: unknown placeholder \{titel\}"),
+    (lambda d: _set(d, ("descriptions", "details"), ["Only one."]), r"details: expected a list of at least 2"),
+    (lambda d: _set(d, ("images", "views"), ["front", "back"]), r"images\.views: expected a list of at least 6"),
+    (lambda d: _set(d, ("reviews", "5", "sentences"), ["A {noun}.", "B."]), r"reviews\.5\.sentences: .* at least 3"),
+    (lambda d: _set(d, ("tags", "sale"), ""), r"tags\.sale: expected a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("breaks", "message"), BROKEN_VOCABULARIES)
+def test_a_broken_vocabulary_is_refused_naming_the_entry(
+    breaks: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    document = copy.deepcopy(_vocabulary_document())
+    breaks(document)
+
+    with pytest.raises(SeedError, match=message):
+        parse_vocabulary(document)
+
+
+def test_the_seed_module_holds_no_word_lists() -> None:
+    """The vocabulary is data: no word of the vocabulary file is a literal in the code (its entry names are,
+    where the code reads them), and no literal collection of constants is longer than a handful of items."""
+    tree = ast.parse(SEED_MODULE.read_text(encoding="utf-8"))
+    keys, values = _keys_and_values(_vocabulary_document())
+    literals = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    constant_collections = [
+        entries
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict) and not _is_dunder_all(tree, node)
+        for entries in [list(zip(node.keys, node.values, strict=True)) if isinstance(node, ast.Dict) else node.elts]
+        if all(
+            isinstance(item, ast.Constant) for item in ast.walk(node) if isinstance(item, ast.expr) and item is not node
+        )
+    ]
+
+    assert len(values) > 500
+    assert sorted((values - keys) & literals) == []
+    assert constant_collections
+    assert max(len(entries) for entries in constant_collections) <= 10
+
+
+def _keys_and_values(value: Any) -> tuple[set[str], set[str]]:
+    """Every table key, and every string value, of a parsed TOML document."""
+    keys: set[str] = set()
+    values: set[str] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            keys.update(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            values.add(item)
+    return keys, values
+
+
+def _is_dunder_all(tree: ast.Module, node: ast.AST) -> bool:
+    return any(
+        isinstance(statement, ast.Assign)
+        and statement.value is node
+        and any(isinstance(target, ast.Name) and target.id == "__all__" for target in statement.targets)
+        for statement in tree.body
+    )
 
 
 # --- Volume ----------------------------------------------------------------------------------------------
