@@ -1,7 +1,8 @@
 """SQL statements per request, counted exactly: each workload runs once in-process on both apps.
 
-The GraphQL app's engine gets a `before_cursor_execute` listener (as tests/conftest.py counts them); the
-limit app counts its own fetches. The bodies of both are compared here too.
+The GraphQL app's statements are counted by `app.sql_counter` (the tests' counter: every statement that
+reaches the database, transaction control included); the limit app counts its own fetches. The bodies of
+both are compared here too.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from app.asgi import create_app
 from app.settings import Settings
+from app.sql_counter import StatementCounter
 from bench import limit_server
 from bench.load import check_answers
 from bench.workloads import WORKLOADS
@@ -32,13 +33,7 @@ async def count_statements(
 ) -> dict[str, StatementCounts]:
     """Per workload, the statements one request runs on each app; GateFailure when a body differs or has errors."""
     graphql_app = create_app(Settings(database_url=database_url, environment="test", log_level="WARNING"))
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(graphql_app.state.engine.sync_engine, "before_cursor_execute", count)
+    counter = StatementCounter(graphql_app.state.engine).attach()
     limit_app = limit_server.create_app(database_url)
     limit_database: limit_server.Database = limit_app.state.database
     counts: dict[str, StatementCounts] = {}
@@ -50,9 +45,9 @@ async def count_statements(
                 body = workload.body(variables[workload.key])
                 headers = {"content-type": "application/json"}
                 for _ in range(2):  # the second request is the steady state (pool open, caches warm)
-                    statements.clear()
+                    counter.reset()
                     answer = await graphql.post("/graphql", content=body, headers=headers)
-                    graphql_count = len(statements)
+                    graphql_count = counter.count
                     before = limit_database.statements
                     limit_answer = await limit.post(f"/{workload.key}", content=body, headers=headers)
                     limit_count = limit_database.statements - before

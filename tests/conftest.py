@@ -1,5 +1,6 @@
 """Test fixtures: a real database per backend (SQLite file and a fresh PostgreSQL database), migrated and
-seeded once per session, an in-process ASGI client, and a SQL statement counter."""
+seeded once per session, an in-process ASGI client, and its engine's SQL statement counter
+(`app.sql_counter`, shared with the benchmark)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app import migrate
 from app.asgi import create_app
 from app.seed import seed_catalog
 from app.settings import Settings
+from app.sql_counter import StatementCounter
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 ALL_BACKENDS = ("sqlite", "postgresql")
@@ -89,30 +91,12 @@ async def empty_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 @dataclass
-class SqlCounter:
-    """Counts SQL statements sent by an engine (with their text, for a readable failure)."""
-
-    statements: list[str] = field(default_factory=list)
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
-            self.statements.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-    def reset(self) -> None:
-        self.statements.clear()
-
-
-@dataclass
 class Api:
     """An in-process client of one app, with its engine's statement counter."""
 
     client: httpx.AsyncClient
     engine: AsyncEngine
-    sql: SqlCounter
+    sql: StatementCounter
 
     async def query(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """POST a GraphQL operation and return the decoded JSON body (status must be 200)."""
@@ -134,9 +118,8 @@ class Api:
 async def serve(settings: Settings) -> AsyncIterator[Api]:
     """Run an app in-process (lifespan included) and yield a client for it."""
     app = create_app(settings)
-    counter = SqlCounter()
     engine: AsyncEngine = app.state.engine
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    counter = StatementCounter(engine).attach()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
