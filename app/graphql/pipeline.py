@@ -31,6 +31,7 @@ import enum
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
+from inspect import isawaitable
 from typing import Any, Literal
 
 import strawberry
@@ -208,18 +209,22 @@ class Pipeline:
                     await self._execute(state, run)
                     yield await self._finish(state, run, None)
                     return
-                async with self._context(state), _hook(run, "executing"):
-                    stream = await self._source_stream(state, run)
-                    if isinstance(stream, ExecutionResult):
-                        state.result = stream
-                        yield await self._finish(state, run, None)
-                        return
-                    try:
-                        async for event in stream:
-                            state.result = event
+                async with self._open_context(state) as context:
+                    state.context = context
+                    if run is not None:
+                        run.execution_context.context = context
+                    async with _hook(run, "executing"):
+                        stream = await self._source_stream(state, run)
+                        if isinstance(stream, ExecutionResult):
+                            state.result = stream
                             yield await self._finish(state, run, None)
-                    finally:
-                        await stream.aclose()  # type: ignore[attr-defined]
+                            return
+                        try:
+                            async for event in stream:
+                                state.result = event
+                                yield await self._finish(state, run, None)
+                        finally:
+                            await stream.aclose()
         except Exception as exc:  # outside any resolver, as in `run`
             yield _failure(exc)
 
@@ -292,13 +297,14 @@ class Pipeline:
                 context.pre_execution_errors = []
         return context.pre_execution_errors
 
-    def _context(self, state: RequestState) -> AbstractAsyncContextManager[Any]:
-        """Authenticate (no database), then open the request's context; its value lands in `state`."""
+    def _open_context(self, state: RequestState) -> AbstractAsyncContextManager[Any]:
+        """Authenticate (headers or cookies only, no database), then the context factory's manager."""
         state.viewer = self.authenticate(state.request)
-        return _Entered(self.context_factory(state.request, state.viewer), state)
+        return self.context_factory(state.request, state.viewer)
 
     async def _execute(self, state: RequestState, run: ExtensionRun | None) -> None:
-        async with self._context(state) as context:
+        async with self._open_context(state) as context:
+            state.context = context
             if run is None:
                 state.result = await self._execute_operation(state, context, None)
                 return
@@ -330,9 +336,8 @@ class Pipeline:
         return result
 
     async def _source_stream(self, state: RequestState, run: ExtensionRun | None) -> Any:
+        """graphql-core's source stream of the subscription (an async generator), or its error result."""
         assert state.document is not None
-        if run is not None:
-            run.execution_context.context = state.context
         outcome = subscribe(
             self.schema,
             state.document,
@@ -341,9 +346,7 @@ class Pipeline:
             operation_name=state.params.operation_name,
             middleware=run.middleware if run is not None else None,
         )
-        if not isinstance(outcome, ExecutionResult) and not hasattr(outcome, "__anext__"):
-            outcome = await outcome  # type: ignore[misc]
-        return outcome
+        return await outcome if isawaitable(outcome) else outcome
 
     async def _finish(
         self, state: RequestState, run: ExtensionRun | None, refused: PipelineResult | None
@@ -369,23 +372,6 @@ class Pipeline:
         if self.extensions is None:
             return None
         return self.extensions.start(params.query, params.operation_name, params.variables, params.extensions)
-
-
-class _Entered:
-    """Enters a context factory's manager and keeps its value on the request state."""
-
-    __slots__ = ("manager", "state")
-
-    def __init__(self, manager: AbstractAsyncContextManager[Any], state: RequestState) -> None:
-        self.manager = manager
-        self.state = state
-
-    async def __aenter__(self) -> Any:
-        self.state.context = context = await self.manager.__aenter__()
-        return context
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await self.manager.__aexit__(*exc_info)
 
 
 def _hook(run: ExtensionRun | None, stage: Literal["operation", "executing"]) -> AbstractAsyncContextManager[Any]:
