@@ -34,6 +34,7 @@ from schema.root import build_schema
 from tests.conftest import settings_for
 
 JSON_UTF8 = "application/json; charset=utf-8"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 # --------------------------------------------------------------------------- a tiny schema
 
@@ -423,3 +424,38 @@ async def test_a_subscription_over_http_is_a_request_error(executor: str) -> Non
         ]
     }
     assert (got.status_code, got.headers["allow"]) == (405, "POST")
+
+
+class Upper(SchemaExtension):
+    """A `resolve` hook (graphql-core middleware): upper-cases every string."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        value = _next(root, info, *args, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+async def test_an_extension_s_resolve_hook_runs_whichever_executor_is_chosen(executor: str) -> None:
+    # The planned executor runs no middleware, so a schema with a `resolve` hook executes on graphql-core.
+    pipeline = Pipeline(tiny_schema(Upper), plain_context, executor=kind(executor))
+    result = await pipeline.run(GraphQLParams("{ hello }"))
+    assert result.payload() == {"data": {"hello": "WORLD"}}
+
+
+async def test_authenticate_may_refuse_with_a_domain_error_before_any_context(executor: str) -> None:
+    opened: list[Any] = []
+
+    def malformed(_request: Any) -> None:
+        raise UserInputError("The bearer token is malformed")
+
+    @asynccontextmanager
+    async def context(request: Any, viewer: Any) -> AsyncIterator[Any]:
+        opened.append(request)
+        yield None
+
+    pipeline = Pipeline(tiny_schema(), context, authenticate=malformed, executor=kind(executor))
+    async with client_of(pipeline) as client:
+        response = await client.post("/graphql", json={"query": "{ hello }"}, headers={"accept": GRAPHQL_RESPONSE})
+    assert (response.status_code, opened) == (400, [])
+    assert response.json() == {
+        "errors": [{"message": "The bearer token is malformed", "extensions": {"code": "BAD_USER_INPUT"}}]
+    }
