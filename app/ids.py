@@ -1,15 +1,15 @@
-"""Opaque Relay global IDs: base64url of "Type:primary key"."""
+"""Opaque Relay global IDs: base64url of "Type:primary key", for the types of the node registry."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
+from app import registry
 from app.errors import UserInputError
 
-__all__ = ["NODE_TYPES", "decode_global_id", "encode_global_id"]
+__all__ = ["decode_global_id", "encode_global_id"]
 
-NODE_TYPES = frozenset({"Category", "Product", "ProductVariant", "Image", "Review"})
 MAX_ID_LENGTH = 200
 MAX_PRIMARY_KEY = 2**31 - 1  # primary keys are 32-bit INTEGER columns
 
@@ -20,7 +20,8 @@ def encode_global_id(type_name: str, pk: int) -> str:
 
 
 def decode_global_id(value: str, expected: str | None = None, field: str = "id") -> tuple[str, int]:
-    """Decode an opaque ID to (type name, primary key); raise UserInputError when it is malformed.
+    """Decode an opaque ID to (type name, primary key); raise UserInputError when it is malformed or
+    names a type that is not registered (`app.registry`).
 
     With `expected`, an ID of another type is an error too; `field` names the argument in the error.
     """
@@ -39,7 +40,7 @@ def _decode(value: str, field: str) -> tuple[str, int]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise malformed from None
     type_name, sep, pk_text = raw.partition(":")
-    if not sep or type_name not in NODE_TYPES or not pk_text.isdigit() or len(pk_text) > 18:
+    if not sep or registry.node_type(type_name) is None or not pk_text.isdigit() or len(pk_text) > 18:
         raise malformed
     pk = int(pk_text)
     if not 1 <= pk <= MAX_PRIMARY_KEY or encode_global_id(type_name, pk) != value.rstrip("="):

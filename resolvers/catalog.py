@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from app import catalog_sql as sql
+from app import registry
 from app.context import Context
 from app.errors import UserInputError
 from app.ids import decode_global_id
@@ -18,40 +19,39 @@ from app.loaders import (
     CategoryBySlugLoader,
     ChildCategoriesByParentLoader,
     FirstImagesByProductLoader,
-    ImageByIdLoader,
     ProductByIdLoader,
     ProductBySlugLoader,
     ProductCountByCategoryLoader,
     ProductPageByCategoryLoader,
     RatingByProductLoader,
-    ReviewByIdLoader,
     ReviewPageByProductLoader,
     VariantAggregatesByProductLoader,
-    VariantByIdLoader,
     VariantsByProductLoader,
 )
 from app.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
+from app.registry import NodeType
 
 __all__ = [
     "PageOfRows",
     "ProductQuery",
     "categories",
+    "categories_children",
+    "categories_parents",
     "category",
-    "category_children",
-    "category_parent",
     "category_products",
+    "image_url",
     "node",
     "nodes",
     "product",
-    "product_category",
-    "product_featured_image",
-    "product_images",
-    "product_rating",
     "product_reviews",
-    "product_variant_summary",
-    "product_variants",
     "products",
-    "variant_product",
+    "products_categories",
+    "products_featured_images",
+    "products_images",
+    "products_ratings",
+    "products_variant_summaries",
+    "products_variants",
+    "variants_products",
 ]
 
 MAX_NODES = 100
@@ -192,46 +192,19 @@ async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> P
     return PageOfRows(to_page(rows, window), keyset, count)
 
 
-NODE_LOADERS: dict[str, type[BaseLoader]] = {
-    "Category": CategoryByIdLoader,
-    "Product": ProductByIdLoader,
-    "ProductVariant": VariantByIdLoader,
-    "Image": ImageByIdLoader,
-    "Review": ReviewByIdLoader,
-}
-
-
-async def node(ctx: Context, id: str) -> tuple[str, Any] | None:
-    """The (type name, row) an opaque ID names, or None when it does not exist or is not visible."""
+async def node(ctx: Context, id: str) -> tuple[NodeType, Any] | None:
+    """The (registered type, row) an opaque ID names, or None when it does not exist or is not visible."""
     type_name, pk = decode_global_id(id)
-    row = await ctx.loaders.get(NODE_LOADERS[type_name]).load(pk)
-    return None if row is None else (type_name, row)
+    found = registry.NODE_TYPES[type_name]
+    row = await ctx.loaders.get(found.loader).load(pk)
+    return None if row is None else (found, row)
 
 
-async def nodes(ctx: Context, ids: list[str]) -> list[tuple[str, Any] | None]:
+async def nodes(ctx: Context, ids: list[str]) -> list[tuple[NodeType, Any] | None]:
     """Several nodes at once, in the order asked, batched per type."""
     if len(ids) > MAX_NODES:
         raise UserInputError(f"`nodes` takes at most {MAX_NODES} IDs; got {len(ids)}", field="ids")
     return list(await asyncio.gather(*(node(ctx, id) for id in ids)))
-
-
-# The per-object relation resolvers are the per-level ones (at the end of this module) on one row, so
-# both executors read relations through the same code.
-
-
-def product_category(ctx: Context, row: Any) -> Awaitable[Any]:
-    """The category of a product (None when it has none)."""
-    return _one(products_categories(ctx, [row]))
-
-
-def category_parent(ctx: Context, row: Any) -> Awaitable[Any]:
-    """The parent of a category (None at the top of the tree)."""
-    return _one(categories_parents(ctx, [row]))
-
-
-def category_children(ctx: Context, row: Any) -> Awaitable[list[Any]]:
-    """The child categories of a category, by position."""
-    return _one(categories_children(ctx, [row]))
 
 
 async def category_products(ctx: Context, row: Any, request: ProductQuery) -> PageOfRows:
@@ -249,31 +222,6 @@ async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Pa
     return PageOfRows(page, keyset, count)
 
 
-def product_variants(ctx: Context, row: Any) -> Awaitable[list[Any]]:
-    """Every variant of a product, by position."""
-    return _one(products_variants(ctx, [row]))
-
-
-def product_variant_summary(ctx: Context, row: Any) -> Awaitable[Any]:
-    """Lowest and highest price and the in-stock count of a product's variants (None without variants)."""
-    return _one(products_variant_summaries(ctx, [row]))
-
-
-def product_rating(ctx: Context, row: Any) -> Awaitable[Any]:
-    """The average rating and review count of a product (None without reviews)."""
-    return _one(products_ratings(ctx, [row]))
-
-
-def product_images(ctx: Context, row: Any, first: int) -> Awaitable[list[Any]]:
-    """The first images of a product, by position."""
-    return _one(products_images(ctx, [row], first))
-
-
-def product_featured_image(ctx: Context, row: Any) -> Awaitable[Any]:
-    """The first image of a product, or None."""
-    return _one(products_featured_images(ctx, [row]))
-
-
 async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> PageOfRows:
     """A page of a product's reviews, newest first."""
     keyset = sql.REVIEW_ORDER
@@ -285,11 +233,6 @@ async def product_reviews(ctx: Context, row: Any, page: PageArgs) -> PageOfRows:
         return 0 if rating is None else rating.count
 
     return PageOfRows(result, keyset, count)
-
-
-def variant_product(ctx: Context, row: Any) -> Awaitable[Any]:
-    """The product a variant belongs to."""
-    return _one(variants_products(ctx, [row]))
 
 
 def _possible_slug(slug: str | None) -> bool:
@@ -314,11 +257,9 @@ def image_url(ctx: Context, row: Any, width: int | None, height: int | None) -> 
     return url + ("&" if "?" in url else "?") + "&".join(params)
 
 
-# -- per-level versions of the relation resolvers above: one call for all parents of a level --------
-
-
-async def _one(values: Awaitable[list[Any]]) -> Any:
-    return (await values)[0]
+# -- relations: one call for all parent rows of a level, a value per row in order ---------------------
+# The schema declares each relation field once (`schema.fields.relation`): the planned executor calls these
+# for a whole level, the reference executor for one row.
 
 
 async def _load_each(loader: BaseLoader, keys: list[Any]) -> list[Any]:
@@ -328,48 +269,48 @@ async def _load_each(loader: BaseLoader, keys: list[Any]) -> list[Any]:
 
 
 def products_categories(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`product_category` for many products at once."""
+    """The category of each product (None when it has none)."""
     return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.category_id for row in rows])
 
 
 def categories_parents(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`category_parent` for many categories at once."""
+    """The parent of each category (None at the top of the tree)."""
     return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.parent_id for row in rows])
 
 
 def categories_children(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`category_children` for many categories at once."""
+    """The child categories of each category, by position."""
     return _load_each(ctx.loaders.get(ChildCategoriesByParentLoader), [row.id for row in rows])
 
 
 def products_variants(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`product_variants` for many products at once."""
+    """Every variant of each product, by position."""
     return _load_each(ctx.loaders.get(VariantsByProductLoader), [row.id for row in rows])
 
 
 def products_variant_summaries(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`product_variant_summary` for many products at once."""
+    """Lowest and highest price and in-stock count of each product's variants (None without variants)."""
     return _load_each(ctx.loaders.get(VariantAggregatesByProductLoader), [row.id for row in rows])
 
 
 def products_ratings(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`product_rating` for many products at once."""
+    """The average rating and review count of each product (None without reviews)."""
     return _load_each(ctx.loaders.get(RatingByProductLoader), [row.id for row in rows])
 
 
 async def products_images(ctx: Context, rows: list[Any], first: int) -> list[Any]:
-    """`product_images` for many products at once."""
+    """The first images of each product, by position."""
     if not 1 <= first <= MAX_IMAGES:
         raise UserInputError(f"`first` must be between 1 and {MAX_IMAGES}; got {first}", field="first")
     return await _load_each(ctx.loaders.get(FirstImagesByProductLoader), [(row.id, first) for row in rows])
 
 
 async def products_featured_images(ctx: Context, rows: list[Any]) -> list[Any]:
-    """`product_featured_image` for many products at once."""
+    """The first image of each product, or None."""
     firsts = await _load_each(ctx.loaders.get(FirstImagesByProductLoader), [(row.id, 1) for row in rows])
     return [found[0] if found else None for found in firsts]
 
 
 def variants_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
-    """`variant_product` for many variants at once."""
+    """The product each variant belongs to."""
     return _load_each(ctx.loaders.get(ProductByIdLoader), [row.product_id for row in rows])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
@@ -15,12 +15,14 @@ from strawberry import Info
 
 from app.executor import BATCH_METADATA_KEY
 from app.ids import encode_global_id
+from app.loaders import CategoryByIdLoader, ImageByIdLoader, ProductByIdLoader, ReviewByIdLoader, VariantByIdLoader
 from app.pagination import PageArgs
 from resolvers import catalog
+from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields
-from schema.relay import Connection, Node, connection_from
+from schema.relay import Connection, Node, connection, connection_from, node_type, to_node
 
-__all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review", "to_node"]
+__all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review"]
 
 
 def _utc(value: datetime) -> datetime:
@@ -33,18 +35,6 @@ def _row_readers(type_name: str, *columns: str, **computed: Callable[[Any], Any]
     readers: dict[str, Callable[[Any], Any]] = {column: attrgetter(f"row.{column}") for column in columns}
     readers["id"] = lambda view: encode_global_id(type_name, view.row.id)
     return {**readers, **computed}
-
-
-def _per_level(load: Callable[..., Awaitable[list[Any]]], convert: Callable[[Any, Any], Any]) -> dict[str, Any]:
-    """Field metadata declaring the field's per-level resolver for the planned executor (app/executor.py):
-    `load(context, rows, **arguments)` gives what the field's resolver loads for each row, in order, and
-    `convert(context, value)` turns each into the field's value, exactly as the resolver does."""
-
-    async def batch(context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[Any]:
-        values = await load(context, [source.row for source in sources], **arguments)
-        return [convert(context, value) for value in values]
-
-    return {BATCH_METADATA_KEY: batch}
 
 
 def _image_urls(context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[str]:
@@ -120,6 +110,7 @@ class ProductFilter:
     vendor: str | None = strawberry.field(default=None, description="Only this vendor's products (any case).")
 
 
+@node_type(CategoryByIdLoader)
 @lazy_fields
 @strawberry.type(description="A category of the catalog tree, such as Apparel > T-Shirts.")
 class Category(LazyFields, Node):
@@ -135,37 +126,29 @@ class Category(LazyFields, Node):
         """The GraphQL view of a category row."""
         return cls.wrap(row=row)
 
-    @strawberry.field(
-        description="The parent category; null at the top of the tree.",
-        metadata=_per_level(catalog.categories_parents, lambda _ctx, row: _maybe(Category, row)),
-    )
-    async def parent(self, info: Info) -> Category | None:
-        return _maybe(Category, await catalog.category_parent(info.context, self.row))
+    @relation(catalog.categories_parents, description="The parent category; null at the top of the tree.")
+    def parent(context: Any, row: Any) -> Category | None:
+        return _maybe(Category, row)
 
-    @strawberry.field(
-        description="The direct subcategories, by position.",
-        metadata=_per_level(catalog.categories_children, lambda _ctx, rows: [Category.from_row(r) for r in rows]),
-    )
-    async def children(self, info: Info) -> list[Category]:
-        return [Category.from_row(row) for row in await catalog.category_children(info.context, self.row)]
+    @relation(catalog.categories_children, description="The direct subcategories, by position.")
+    def children(context: Any, rows: list[Any]) -> list[Category]:
+        return [Category.from_row(row) for row in rows]
 
-    @strawberry.field(description="Visible products in this category and all its subcategories.")
+    @connection(description="Visible products in this category and all its subcategories.")
     async def products(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
-        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        page: PageArgs,
         filter: Annotated[ProductFilter | None, strawberry.argument(description="Narrow the products.")] = None,
         sort_key: Annotated[ProductSortKeys, strawberry.argument(description="The order.")] = ProductSortKeys.ID,
         reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
     ) -> Connection[Product]:
-        request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
+        request = _product_query(page, filter, sort_key, reverse)
         result = await catalog.category_products(info.context, self.row, request)
         return connection_from(result, Product.from_row)
 
 
+@node_type(ImageByIdLoader)
 @lazy_fields
 @strawberry.type(description="A product image; ask for the size you will draw with `url(width:, height:)`.")
 class Image(LazyFields, Node):
@@ -193,6 +176,7 @@ class Image(LazyFields, Node):
         return catalog.image_url(info.context, self.row, width, height)
 
 
+@node_type(VariantByIdLoader, view=lambda context, row: ProductVariant.from_row(row, context.settings.currency_code))
 @lazy_fields
 @strawberry.type(description="A purchasable variant of a product, such as the medium red one.")
 class ProductVariant(LazyFields, Node):
@@ -223,14 +207,12 @@ class ProductVariant(LazyFields, Node):
         """The GraphQL view of a variant row, its prices in the store's currency."""
         return cls.wrap(row=row, currency_code=currency_code)
 
-    @strawberry.field(
-        description="The product this variant belongs to.",
-        metadata=_per_level(catalog.variants_products, lambda _ctx, row: Product.from_row(row)),
-    )
-    async def product(self, info: Info) -> Product:
-        return Product.from_row(await catalog.variant_product(info.context, self.row))
+    @relation(catalog.variants_products, description="The product this variant belongs to.")
+    def product(context: Any, row: Any) -> Product:
+        return Product.from_row(row)
 
 
+@node_type(ReviewByIdLoader)
 @lazy_fields
 @strawberry.type(description="A customer's review of a product.")
 class Review(LazyFields, Node):
@@ -255,6 +237,7 @@ class Review(LazyFields, Node):
         return cls.wrap(row=row)
 
 
+@node_type(ProductByIdLoader)
 @lazy_fields
 @strawberry.type(description="A product of the catalog; only products on sale (ACTIVE) are visible.")
 class Product(LazyFields, Node):
@@ -282,70 +265,46 @@ class Product(LazyFields, Node):
         """The GraphQL view of a product row."""
         return cls.wrap(row=row)
 
-    @strawberry.field(
-        description="The category the product is filed under; null when uncategorised.",
-        metadata=_per_level(catalog.products_categories, lambda _ctx, row: _maybe(Category, row)),
+    @relation(
+        catalog.products_categories, description="The category the product is filed under; null when uncategorised."
     )
-    async def category(self, info: Info) -> Category | None:
-        return _maybe(Category, await catalog.product_category(info.context, self.row))
+    def category(context: Any, row: Any) -> Category | None:
+        return _maybe(Category, row)
 
-    @strawberry.field(
-        description="Every variant, by position.",
-        metadata=_per_level(catalog.products_variants, lambda ctx, rows: _variants(ctx, rows)),
-    )
-    async def variants(self, info: Info) -> list[ProductVariant]:
-        return _variants(info.context, await catalog.product_variants(info.context, self.row))
+    @relation(catalog.products_variants, description="Every variant, by position.")
+    def variants(context: Any, rows: list[Any]) -> list[ProductVariant]:
+        return _variants(context, rows)
 
-    @strawberry.field(
+    @relation(
+        catalog.products_variant_summaries,
         description="The lowest and highest variant price; null when there are no variants.",
-        metadata=_per_level(catalog.products_variant_summaries, lambda ctx, summary: _price_range(ctx, summary)),
     )
-    async def price_range(self, info: Info) -> ProductPriceRange | None:
-        return _price_range(info.context, await catalog.product_variant_summary(info.context, self.row))
+    def price_range(context: Any, summary: Any) -> ProductPriceRange | None:
+        return _price_range(context, summary)
 
-    @strawberry.field(
-        description="Whether any variant is in stock.",
-        metadata=_per_level(catalog.products_variant_summaries, lambda _ctx, summary: _in_stock(summary)),
-    )
-    async def available_for_sale(self, info: Info) -> bool:
-        return _in_stock(await catalog.product_variant_summary(info.context, self.row))
+    @relation(catalog.products_variant_summaries, description="Whether any variant is in stock.")
+    def available_for_sale(context: Any, summary: Any) -> bool:
+        return _in_stock(summary)
 
-    @strawberry.field(
-        description="The first image, for listings; null when there are none.",
-        metadata=_per_level(catalog.products_featured_images, lambda _ctx, row: _maybe(Image, row)),
-    )
-    async def featured_image(self, info: Info) -> Image | None:
-        return _maybe(Image, await catalog.product_featured_image(info.context, self.row))
+    @relation(catalog.products_featured_images, description="The first image, for listings; null when there are none.")
+    def featured_image(context: Any, row: Any) -> Image | None:
+        return _maybe(Image, row)
 
-    @strawberry.field(
-        description="The first images, by position.",
-        metadata=_per_level(catalog.products_images, lambda _ctx, rows: [Image.from_row(r) for r in rows]),
-    )
-    async def images(
-        self,
-        info: Info,
+    @relation(catalog.products_images, description="The first images, by position.")
+    def images(
+        context: Any,
+        rows: list[Any],
         first: Annotated[int, strawberry.argument(description="How many images, 1-50.")] = 10,
     ) -> list[Image]:
-        return [Image.from_row(row) for row in await catalog.product_images(info.context, self.row, first)]
+        return [Image.from_row(row) for row in rows]
 
-    @strawberry.field(
-        description="The average rating and the number of reviews.",
-        metadata=_per_level(catalog.products_ratings, lambda _ctx, found: _rating(found)),
-    )
-    async def rating(self, info: Info) -> ProductRating:
-        return _rating(await catalog.product_rating(info.context, self.row))
+    @relation(catalog.products_ratings, description="The average rating and the number of reviews.")
+    def rating(context: Any, found: Any) -> ProductRating:
+        return _rating(found)
 
-    @strawberry.field(description="The product's reviews, newest first.")
-    async def reviews(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
-        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
-    ) -> Connection[Review]:
-        result = await catalog.product_reviews(info.context, self.row, PageArgs(first, after, last, before))
-        return connection_from(result, Review.from_row)
+    @connection(description="The product's reviews, newest first.")
+    async def reviews(self, info: Info, page: PageArgs) -> Connection[Review]:
+        return connection_from(await catalog.product_reviews(info.context, self.row, page), Review.from_row)
 
 
 def _product_query(
@@ -409,25 +368,6 @@ def _maybe(type_: Any, row: Any) -> Any:
     return None if row is None else type_.from_row(row)
 
 
-NODE_TYPES: dict[str, Any] = {
-    "Category": Category,
-    "Product": Product,
-    "ProductVariant": ProductVariant,
-    "Image": Image,
-    "Review": Review,
-}
-
-
-def to_node(found: tuple[str, Any] | None, info: Info) -> Node | None:
-    """The GraphQL object for a (type name, row) pair from `resolvers.catalog.node`."""
-    if found is None:
-        return None
-    type_name, row = found
-    if type_name == "ProductVariant":
-        return ProductVariant.from_row(row, info.context.settings.currency_code)
-    return NODE_TYPES[type_name].from_row(row)
-
-
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist.")
@@ -453,19 +393,16 @@ class CatalogQuery:
     ) -> Product | None:
         return _maybe(Product, await catalog.product(info.context, id=id, slug=slug))
 
-    @strawberry.field(description="Visible products, filtered and sorted, with keyset cursors.")
+    @connection(description="Visible products, filtered and sorted, with keyset cursors.")
     async def products(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
-        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        page: PageArgs,
         filter: Annotated[ProductFilter | None, strawberry.argument(description="Narrow the products.")] = None,
         sort_key: Annotated[ProductSortKeys, strawberry.argument(description="The order.")] = ProductSortKeys.ID,
         reverse: Annotated[bool, strawberry.argument(description="Reverse the order.")] = False,
     ) -> Connection[Product]:
-        request = _product_query(PageArgs(first, after, last, before), filter, sort_key, reverse)
+        request = _product_query(page, filter, sort_key, reverse)
         return connection_from(await catalog.products(info.context, request), Product.from_row)
 
     @strawberry.field(description="One category by ID or slug (exactly one); null when it does not exist.")
@@ -477,15 +414,12 @@ class CatalogQuery:
     ) -> Category | None:
         return _maybe(Category, await catalog.category(info.context, id=id, slug=slug))
 
-    @strawberry.field(description="Categories by position; only the top of the tree with `topLevel: true`.")
+    @connection(description="Categories by position; only the top of the tree with `topLevel: true`.")
     async def categories(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")] = None,
-        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        page: PageArgs,
         top_level: Annotated[bool, strawberry.argument(description="Only categories without a parent.")] = False,
     ) -> Connection[Category]:
-        result = await catalog.categories(info.context, PageArgs(first, after, last, before), top_level)
+        result = await catalog.categories(info.context, page, top_level)
         return connection_from(result, Category.from_row)

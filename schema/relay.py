@@ -1,24 +1,51 @@
-"""Relay building blocks: the Node interface, page info, and generic connections and edges."""
+"""Relay building blocks: the Node interface and its registration, page info, generic connections and edges,
+and connection fields with the Relay arguments declared once."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
-from app.pagination import encode_cursor
+from app.pagination import PageArgs, encode_cursor
+from app.registry import NodeType, register_node
 from resolvers.catalog import PageOfRows
 from schema.lazy import LazyFields, lazy_fields
 
-__all__ = ["Connection", "Edge", "Node", "PageInfo", "connection_from"]
+__all__ = ["Connection", "Edge", "Node", "PageInfo", "connection", "connection_from", "node_type", "to_node"]
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque ID that `node(id:)` can fetch.")
 class Node:
     id: strawberry.ID = strawberry.field(description="The opaque global ID of this object.")
+
+
+def node_type(loader: type[Any], view: Callable[[Any, Any], Any] | None = None) -> Callable[[C], C]:
+    """Register a GraphQL type implementing Node, once, for IDs and `node(id:)`: under its GraphQL name, with
+    the loader that loads its rows by primary key and `view(context, row)` presenting a row (by default the
+    type's `from_row(row)`). Put it above `@strawberry.type` (and `@lazy_fields`)."""
+
+    def register(cls: C) -> C:
+        if not issubclass(cls, Node):
+            raise TypeError(f"{cls.__name__} does not implement Node")
+        present = view or (lambda _context, row: cls.from_row(row))  # type: ignore[attr-defined]
+        register_node(NodeType(cls.__strawberry_definition__.name, loader, present))  # type: ignore[attr-defined]
+        return cls
+
+    return register
+
+
+def to_node(found: tuple[NodeType, Any] | None, info: strawberry.Info) -> Node | None:
+    """The GraphQL object for a (registered type, row) pair, as the `node` resolvers give them."""
+    if found is None:
+        return None
+    node, row = found
+    return node.view(info.context, row)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Where a page sits in its list, for asking for the next or previous one.")
@@ -77,3 +104,53 @@ def _page_info(result: PageOfRows) -> PageInfo:
         start_cursor=encode_cursor(result.keyset, rows[0]) if rows else None,
         end_cursor=encode_cursor(result.keyset, rows[-1]) if rows else None,
     )
+
+
+# The Relay arguments of every connection field, declared once.
+_PAGE_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None)
+    for name, annotation in (
+        ("first", Annotated[int | None, strawberry.argument(description="Page size from the start, 1-100.")]),
+        ("after", Annotated[str | None, strawberry.argument(description="Start after this cursor.")]),
+        ("last", Annotated[int | None, strawberry.argument(description="Page size from the end, 1-100.")]),
+        ("before", Annotated[str | None, strawberry.argument(description="End before this cursor.")]),
+    )
+]
+
+
+def connection(*, description: str) -> Callable[[Callable[..., Any]], Any]:
+    """Declare a connection field: the decorated resolver takes `page: PageArgs`, and the GraphQL field has the
+    Relay arguments `first after last before` in its place (the same four, described once, on every
+    connection), followed by the resolver's other arguments."""
+
+    def declare(resolver: Callable[..., Any]) -> Any:
+        signature = inspect.signature(resolver)
+        if "page" not in signature.parameters:
+            raise TypeError(f"{resolver.__qualname__} must take `page: PageArgs`")
+        parameters: list[inspect.Parameter] = []
+        keyword_only = False  # the parameters after `page` follow keyword-only ones
+        for parameter in signature.parameters.values():
+            if parameter.name == "page":
+                parameters.extend(_PAGE_PARAMETERS)
+                keyword_only = True
+            else:
+                parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) if keyword_only else parameter)
+
+        async def resolve(
+            *args: Any,
+            first: int | None = None,
+            after: str | None = None,
+            last: int | None = None,
+            before: str | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            return await resolver(*args, page=PageArgs(first, after, last, before), **kwargs)
+
+        # strawberry reads the field's arguments and type from this signature, resolving its (string)
+        # annotations in the module of `resolver`, where the field is declared.
+        resolve.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        resolve.__name__, resolve.__qualname__ = resolver.__name__, resolver.__qualname__
+        resolve.__module__ = resolver.__module__
+        return strawberry.field(resolver=resolve, description=description)
+
+    return declare

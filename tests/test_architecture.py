@@ -76,3 +76,20 @@ def test_the_checker_sees_a_violation(tmp_path):
     assert _violations("resolvers", {"strawberry", "schema"}, root=tmp_path) == [
         "resolvers/bad.py imports ['schema', 'strawberry']"
     ]
+
+
+def _app_modules_imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "app":
+            found.update(f"{node.module}.{alias.name}" if node.module == "app" else node.module for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "app")
+    return found
+
+
+def test_the_node_registry_and_global_ids_know_no_domain():
+    # Domains register their node types; the registry and the IDs that consult it import none of them.
+    assert _app_modules_imported(ROOT / "app/registry.py") == set()
+    assert _app_modules_imported(ROOT / "app/ids.py") == {"app.registry", "app.errors"}
