@@ -295,6 +295,7 @@ class Loaders:
     def __init__(self, db: RequestDatabase) -> None:
         self.db = db
         self._loaders: dict[Hashable, BaseLoader] = {}
+        db.on_rollback(self.clear_every_cache)  # a rolled-back write may be in what they cached
 
     def get(self, loader_class: type[LoaderT], *params: Hashable) -> LoaderT:
         """The request's loader of this class (and parameters), created on first use."""
@@ -303,6 +304,31 @@ class Loaders:
         if loader is None:
             loader = self._loaders[key] = loader_class(self.db, self, *params)  # type: ignore[call-arg]
         return loader  # type: ignore[return-value]
+
+    def clear(self, loader_class: type[BaseLoader], key: Hashable) -> None:
+        """Forget one key in every loader of this class (and its subclasses), whatever its parameters: after
+        a write, the next load reads the row again, on the request's connection (inside its transaction)."""
+        for loader in self._of_class(loader_class):
+            loader.clear(key)
+
+    def clear_all(self, loader_class: type[BaseLoader]) -> None:
+        """Forget every key in every loader of this class (and its subclasses), e.g. every page loader of
+        every window, after a write that may move rows between pages."""
+        for loader in self._of_class(loader_class):
+            loader.clear_all()
+
+    def prime(self, loader_class: type[BaseLoader], key: Hashable, value: Any, *params: Hashable) -> None:
+        """Put a value just written in the cache of the loader of this class and parameters, replacing a
+        cached one (a DataLoader's own `prime` keeps what it has)."""
+        self.get(loader_class, *params).clear(key).prime(key, value)
+
+    def clear_every_cache(self) -> None:
+        """Forget every key of every loader (run after a rollback)."""
+        for loader in self._loaders.values():
+            loader.clear_all()
+
+    def _of_class(self, loader_class: type[BaseLoader]) -> list[BaseLoader]:
+        return [loader for loader in self._loaders.values() if isinstance(loader, loader_class)]
 
     def close(self) -> None:
         """Drop every loader and its cache at the end of the request.
