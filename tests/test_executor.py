@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 from typing import Any
 
+import pytest
 import strawberry
 from graphql import ExecutionResult, execute, get_operation_ast, parse, validate
 from graphql.execution.values import get_variable_values
@@ -254,3 +255,50 @@ async def test_per_level_resolvers_get_python_names_and_strawberry_inputs():
     assert result == {"data": {"texts": [{"a": "store", "b": "sto!"}, {"a": "graph", "b": "gra!"}]}}
     # strawberry passes an argument's default (`options=None`) as well
     assert CALLS == [("batch", ["max_length", "options"])] * 2
+
+
+CLEANED_UP: list[str] = []
+
+
+@strawberry.type
+class SlowQuery:
+    @strawberry.field
+    async def slow(self) -> int:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            # Cleanup that awaits, as SQLAlchemy's greenlet bridge does when a statement is interrupted:
+            # closing the coroutine (GeneratorExit) instead of cancelling it would break here.
+            await asyncio.sleep(0)
+            CLEANED_UP.append("slow")
+        return 1
+
+    @strawberry.field
+    async def yields(self) -> int:
+        try:
+            while True:
+                await asyncio.sleep(0)
+        finally:
+            CLEANED_UP.append("yields")
+
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return [Item(n=1)]
+
+
+async def test_a_cancelled_request_cancels_its_resolvers_as_tasks_would():
+    # given: a request whose resolvers are blocked on a future and yielding bare
+    CLEANED_UP.clear()
+    schema = strawberry.Schema(query=SlowQuery)._schema
+    document = parse("{ slow yields items { double } }")
+    operation = get_operation_ast(document)
+    assert operation is not None
+    variables = get_variable_values(schema, [], {})
+    request = asyncio.ensure_future(FastExecutor(schema).execute(document, operation, variables, None))
+    await asyncio.sleep(0.01)
+    # when
+    request.cancel()
+    # then: the cancellation propagates, and each resolver ran its cleanup
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert sorted(CLEANED_UP) == ["slow", "yields"]
