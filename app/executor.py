@@ -572,6 +572,8 @@ class _Run:
     def _batch_arguments(self, plan: FieldPlan, arguments: dict[str, Any], link: Link) -> dict[str, Any]:
         """The arguments as the field's resolver receives them: Python names and strawberry inputs,
         converted exactly as strawberry converts them for a resolver (once per planned field)."""
+        if not arguments:
+            return arguments
         found = self.batch_arguments.get(id(plan))
         if found is None:
             assert plan.definition is not None
