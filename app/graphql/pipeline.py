@@ -288,9 +288,9 @@ class Pipeline:
     def _validate_extended(self, run: ExtensionRun, prepared: Prepared) -> list[GraphQLError]:
         context = run.execution_context
         if context.pre_execution_errors is None:  # not preset by an on_validate hook
-            if context.validation_rules is self.rules and prepared.document is context.graphql_document:
+            if context.validation_rules is self.rules:  # the prepared entry caches its outcome under these
                 context.pre_execution_errors = self.documents.validate(prepared)
-            elif context.validation_rules:  # an extension changed the rules or the document: not cached
+            elif context.validation_rules:  # an extension changed the rules: validate without the cache
                 assert context.graphql_document is not None
                 context.pre_execution_errors = validate(self.schema, context.graphql_document, context.validation_rules)
             else:
