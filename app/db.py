@@ -23,6 +23,7 @@ import asyncio
 import inspect
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -194,6 +195,7 @@ class RequestDatabase:
         self._checkout_task: asyncio.Future[AsyncConnection] | None = None
         self._running: asyncio.Task[Any] | None = None  # the task whose statement is under way
         self._interrupted = False  # a statement was cancelled mid-flight: the connection's state is unknown
+        self._sqlite: sqlite3.Connection | None = None  # on SQLite, the driver's connection, to interrupt
         self._closed = False
         self._transactions: list[Transaction] = []
         self._rollback_listeners: list[Callable[[], None]] = []
@@ -234,7 +236,10 @@ class RequestDatabase:
         connection = self._connection or await self._connect()
         self._running = asyncio.current_task()
         try:
-            result = await connection.execute(statement, params or {})
+            if self._sqlite is not None:
+                result = await self._interruptible(connection.execute(statement, params or {}))
+            else:
+                result = await connection.execute(statement, params or {})
         except Exception:
             self._running = None  # the database answered with an error: the connection is in a known state
             raise
@@ -243,6 +248,26 @@ class RequestDatabase:
             raise
         self._running = None
         return result
+
+    async def _interruptible(self, execution: Awaitable[T]) -> T:
+        """Run an SQLite statement so that cancelling the request stops it at once.
+
+        aiosqlite runs statements in a thread of its own, and SQLAlchemy's adapter, when its wait is
+        cancelled, waits for the statement to end before it lets the cancellation through: a cancelled
+        search would keep a core busy and the request waiting. So the statement runs in a task of its
+        own; on cancellation sqlite3's `interrupt` (safe from another thread) stops it, and then the
+        cancellation goes on. (asyncpg cancels a PostgreSQL query itself.)
+        """
+        assert self._sqlite is not None
+        running = asyncio.ensure_future(execution)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            self._sqlite.interrupt()
+            await asyncio.wait([running])
+            if not running.cancelled():
+                running.exception()  # retrieved: "interrupted", or the statement had just finished
+            raise
 
     async def _control(self, sql: str) -> None:
         """Send one transaction-control statement (BEGIN, COMMIT, SAVEPOINT, ...)."""
@@ -385,6 +410,9 @@ class RequestDatabase:
         connection = self._connection = await self._engine.connect()
         if self.dialect == "postgresql":
             await connection.execution_options(isolation_level="AUTOCOMMIT")
+        elif self.dialect == "sqlite":
+            raw = await connection.get_raw_connection()
+            self._sqlite = raw.driver_connection._conn  # type: ignore[union-attr]  # aiosqlite's sqlite3 connection
         return connection
 
     async def close(self) -> None:

@@ -210,3 +210,25 @@ async def test_cancelled_graphql_requests_leak_no_connection(catalog_url, execut
         results = await asyncio.gather(*(api.query(LISTING) for _ in range(6)))
         assert results == [expected] * 6
         assert await settled(api.engine) == 0
+
+
+async def test_a_cancelled_sqlite_statement_is_interrupted_not_left_running(engine, sqlite_only):
+    # given: a statement that would keep SQLite's driver thread busy for a minute
+    database = RequestDatabase(engine)
+    await database.fetch_all(text("SELECT 1"))
+    assert database._connection is not None
+    raw = await database._connection.get_raw_connection()
+    driver_thread = raw.driver_connection._thread  # aiosqlite runs each connection in a thread of its own
+    running = asyncio.ensure_future(database.fetch_all(slow_statement("sqlite", 60)))
+    await asyncio.sleep(0.2)
+    # when: the request is cancelled and ends
+    running.cancel()
+    # then: the cancellation went through without waiting for the statement (a liveness bound, a third of
+    # the statement's time: SQLAlchemy's adapter alone would wait the whole minute)...
+    await asyncio.wait([running], timeout=20)
+    assert running.cancelled()
+    await database.close()
+    # ...and the statement was stopped, so the discarded connection's thread ends instead of counting on
+    await asyncio.to_thread(driver_thread.join, 20)
+    assert not driver_thread.is_alive()
+    assert await settled(engine) == 0
