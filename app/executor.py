@@ -65,7 +65,9 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    get_named_type,
     is_abstract_type,
+    is_input_object_type,
     is_leaf_type,
     is_non_null_type,
     is_object_type,
@@ -580,7 +582,9 @@ class _Run:
             strawberry_field = (plan.definition.extensions or {})[STRAWBERRY_DEFINITION]
             strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
             config = strawberry_schema.config
-            info = config.info_class(_raw_info=self.info(plan, _path(link, plan.key)), _field=strawberry_field)
+            info = None  # only input objects read it (to build themselves); scalars convert without it
+            if any(is_input_object_type(get_named_type(arg.type)) for arg in plan.definition.args.values()):
+                info = config.info_class(_raw_info=self.info(plan, _path(link, plan.key)), _field=strawberry_field)
             found = self.batch_arguments[id(plan)] = convert_arguments(
                 arguments,
                 strawberry_field.arguments,
