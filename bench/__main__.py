@@ -1,7 +1,8 @@
 """python -m bench: the GraphQL server against the hand-written limit, on PostgreSQL and SQLite.
 
-Seeds the databases, starts both servers per (database, worker count), checks their answers, runs wrk for
-each workload at fixed concurrencies, interleaved and repeated, then paced at half the maximum throughput
+Seeds the databases, starts both servers per (database, worker count) (on PostgreSQL with 1 worker also the
+peers, PostGraphile 5 and 4, for W1), checks their answers, runs wrk for each workload at fixed concurrencies,
+interleaved and repeated, then paced at half the maximum throughput
 reached, and writes bench/results/ (README.md with the tables, chart.png, results.json) only when every
 correctness check passed. See bench/README.md.
 """
@@ -26,11 +27,13 @@ from typing import Any
 
 import httpx
 
-from bench import report
+from bench import peer_servers, report
 from bench.databases import POSTGRES_DATABASE, BenchDatabase, prepare
 from bench.inprocess import count_statements
 from bench.load import GateFailure, Target, gate, run_wrk, wrk_path
 from bench.pacing import pilot_seconds, plan
+from bench.peer_servers import BY_KEY as PEERS
+from bench.peer_servers import gate_peer, parse_peers, peer_server
 from bench.servers import BIN, ProcessTree, Server, free_port, stop_all
 from bench.workloads import WORKLOADS, pick_variables
 
@@ -55,6 +58,13 @@ def _name_list(text: str) -> list[str]:
     if not names or unknown:
         raise argparse.ArgumentTypeError("expected postgresql, sqlite or both, separated by a comma")
     return names
+
+
+def _peer_list(text: str) -> list[str]:
+    try:
+        return parse_peers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,6 +97,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds of unmeasured load per server and workload after start (default 2; 1 with --quick)",
     )
     parser.add_argument("--output", type=Path, help="where to write the results (default bench/results)")
+    parser.add_argument(
+        "--peers",
+        type=_peer_list,
+        default=parse_peers("all"),
+        help="peers run against W1 on PostgreSQL with 1 worker: all (default), none, or postgraphile5,postgraphile4",
+    )
     args = parser.parse_args(argv)
     preset = QUICK if args.quick else DEFAULTS
     args.duration = args.duration or preset["duration"]
@@ -115,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         if "postgresql" in args.databases and 1 in args.workers
         else (args.databases[0], args.workers[0])
     )
+    if not ("postgresql" in args.databases and 1 in args.workers):
+        args.peers = []
+    if args.peers:
+        peer_servers.install(log)
     databases = prepare(args.databases, log)
     runs: list[dict[str, Any]] = []
     statements: dict[str, dict[str, dict[str, int]]] = {}
@@ -142,12 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     meta = _meta(args, sweep, variables, time.monotonic() - started)
     rows = report.summarise(runs)
     paced = report.summarise_paced(runs)
+    peers = report.summarise_peers(runs)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(
-        json.dumps({"meta": meta, "statements": statements, "summary": rows, "paced": paced, "runs": runs}, indent=1)
+        json.dumps(
+            {"meta": meta, "statements": statements, "summary": rows, "paced": paced, "peers": peers, "runs": runs},
+            indent=1,
+        )
         + "\n"
     )
-    report.write_markdown(args.output / "README.md", rows, statements, meta, paced)
+    report.write_markdown(args.output / "README.md", rows, statements, meta, paced, peers)
     report.write_chart(args.output / "chart.png", rows, meta)
     log(
         f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}/"
@@ -169,8 +193,9 @@ def run_configuration(
     variables: dict[str, Any],
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
-    """Start both servers, warm them up, run every (repetition, concurrency, workload, server), then every
-    (workload, server) paced at half its maximum throughput; stop them."""
+    """Start both servers (and the peers, on PostgreSQL with 1 worker), warm them up, run every (repetition,
+    concurrency, workload, server; the peers on W1 only), then every (workload, server) paced at half its
+    maximum throughput; stop them."""
     label = f"{database.name}, {workers} worker{'s' if workers > 1 else ''}"
     files = WORK / "run" / f"{database.name}-{workers}"
     files.mkdir(parents=True, exist_ok=True)
@@ -216,22 +241,29 @@ def run_configuration(
         files / "limit.log",
         limit_port,
     )
+    peers = {
+        key: peer_server(PEERS[key], database.url, free_port(), files / f"{key}.log")
+        for key in (args.peers if not database.is_sqlite and workers == 1 else [])
+    }
     runs: list[dict[str, Any]] = []
     try:
-        log(f"{label}: starting the servers")
+        log(f"{label}: starting the servers" + (f" and the peers ({', '.join(peers)})" if peers else ""))
         graphql.start()
         limit.start()
+        for peer in peers.values():
+            peer.start()
         for started_server in (graphql, limit):
             _wait_for_workers(started_server, workers)
-        targets = _write_request_files(files, graphql, limit, variables)
+        targets = _write_request_files(files, graphql, limit, variables, peers)
         with httpx.Client(timeout=60.0) as client:
             _gate_all(client, targets, files, "first check")
             trees = {"graphql": graphql.tree(), "limit": limit.tree()}
+            trees.update({key: peer.tree() for key, peer in peers.items()})
             postgres = None if database.is_sqlite else POSTGRES_DATABASE
             if args.warmup:
                 log(f"{label}: warming up ({args.warmup:g} s per server and workload)")
                 for workload in WORKLOADS:
-                    for server in ("graphql", "limit"):
+                    for server in targets[workload.key]:
                         run_wrk(
                             wrk,
                             targets[workload.key][server],
@@ -243,10 +275,11 @@ def run_configuration(
                         )
                 _gate_all(client, targets, files, "after the warm-up")
             for repetition in range(args.repeat):
-                order = ("graphql", "limit") if repetition % 2 == 0 else ("limit", "graphql")
                 for concurrency in concurrencies:
                     for workload in WORKLOADS:
-                        for server in order:
+                        # Every server of the workload back to back; the order reverses between repetitions.
+                        order = list(targets[workload.key])
+                        for server in order if repetition % 2 == 0 else reversed(order):
                             measured = run_wrk(
                                 wrk,
                                 targets[workload.key][server],
@@ -271,13 +304,15 @@ def run_configuration(
                             )
                             log(
                                 f"{label}: rep {repetition + 1}/{args.repeat} {workload.key} c={concurrency} "
-                                f"{server:7} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:7.1f} ms  "
+                                f"{server:13} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:7.1f} ms  "
                                 f"p99 {measured.p99_ms:7.1f} ms  cpu {measured.cpu_ms_per_request:6.2f} ms/req"
                             )
             runs += _paced_runs(wrk, targets, trees, client, files, label, postgres, runs, args.duration)
     finally:
         graphql.stop()
         limit.stop()
+        for peer in peers.values():
+            peer.stop()
     return runs
 
 
@@ -349,8 +384,9 @@ def _cmdline(pid: int) -> bytes:
 
 
 def _write_request_files(
-    files: Path, graphql: Server, limit: Server, variables: dict[str, Any]
+    files: Path, graphql: Server, limit: Server, variables: dict[str, Any], peers: dict[str, Server]
 ) -> dict[str, dict[str, Target]]:
+    """Each workload's targets: "graphql" and "limit" first, then the peers (W1 only), each with its own body."""
     targets: dict[str, dict[str, Target]] = {}
     for workload in WORKLOADS:
         body_file = files / f"{workload.key}-request.json"
@@ -363,16 +399,24 @@ def _write_request_files(
                 "limit", limit.base_url + f"/{workload.key}", body_file, files / f"{workload.key}-limit-expected.json"
             ),
         }
+    for key, server in peers.items():
+        body_file = files / f"w1-{key}-request.json"
+        body_file.write_bytes(PEERS[key].body())
+        targets["w1"][key] = Target(key, server.base_url + "/graphql", body_file, files / f"w1-{key}-expected.json")
     return targets
 
 
 def _gate_all(client: httpx.Client, targets: dict[str, dict[str, Target]], files: Path, when: str) -> None:
     """Every workload once on both servers: no errors, equal JSON, and the very bytes the load runs expect
-    (written on the first check)."""
+    (written on the first check). Each peer of a workload: no errors and the same data as our answer."""
     for key, pair in targets.items():
         body = pair["graphql"].body_file.read_bytes()
         answers = gate(client, pair["graphql"].url, pair["limit"].url, body, f"{key} {when}")
-        for target, answer in zip((pair["graphql"], pair["limit"]), answers, strict=True):
+        checked = [(pair["graphql"], answers[0]), (pair["limit"], answers[1])]
+        for server, target in pair.items():
+            if server in PEERS:
+                checked.append((target, gate_peer(client, PEERS[server], target.url, answers[0], f"{key} {when}")))
+        for target, answer in checked:
             if not target.expected_file.exists() or when == "first check":
                 target.expected_file.write_bytes(answer)
             elif target.expected_file.read_bytes() != answer:
@@ -407,6 +451,7 @@ def _meta(
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     versions["PostgreSQL"] = _postgres_version() if "postgresql" in args.databases else "not run"
+    versions.update(peer_servers.versions(args.peers))
     versions["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
     command = "python -m bench" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     return {
@@ -425,6 +470,7 @@ def _meta(
         "databases": args.databases,
         "workers": args.workers,
         "sweep": list(sweep),
+        "peers": {key: PEERS[key].label() for key in args.peers},
         "variables": json.dumps({key: value for key, value in variables.items() if value}),
         "versions": versions,
     }

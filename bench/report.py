@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.workloads import WORKLOADS
 
-__all__ = ["summarise", "summarise_paced", "write_chart", "write_markdown"]
+__all__ = ["summarise", "summarise_paced", "summarise_peers", "write_chart", "write_markdown"]
 
 TITLES = {workload.key: workload.title for workload in WORKLOADS}
 SHORT = {"w1": "W1 listing", "w2": "W2 product page", "w3": "W3 search"}
@@ -23,6 +23,8 @@ PACED_METRICS = ("max_rps", "target_rps", "requests", "rps", "p50_ms", "p90_ms",
 TARGET_WORKLOAD = "w1"
 TARGET_P99_MS = 50.0
 ORDER = {"postgresql": 0, "sqlite": 1}
+OURS = ("graphql", "limit")
+PEER_METRICS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "db_cpu_ms_per_request", "peak_rss_mb")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -87,6 +89,43 @@ def summarise_paced(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def summarise_peers(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (database, workers, workload, concurrency, server) of the closed-loop runs in which peers
+    ran (W1 on PostgreSQL with 1 worker): our GraphQL server, the limit and each peer, with medians over the
+    repetitions and `ours_ratio` = our req/s ÷ that server's req/s taken within each repetition, then the
+    median."""
+    grouped: dict[tuple[str, int, str, int], dict[int, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for run in runs:
+        if run.get("mode", "closed") == "closed":
+            grouped[(run["database"], run["workers"], run["workload"], run["concurrency"])][run["repetition"]][
+                run["server"]
+            ] = run
+    rows = []
+    for (database, workers, workload, concurrency), repetitions in grouped.items():
+        servers = list(dict.fromkeys(server for pair in repetitions.values() for server in pair))
+        if not set(servers) - set(OURS):
+            continue
+        for server in sorted(servers, key=lambda name: OURS.index(name) if name in OURS else len(OURS)):
+            measured = [pair for pair in repetitions.values() if server in pair and "graphql" in pair]
+            row: dict[str, Any] = {
+                "database": database,
+                "workers": workers,
+                "workload": workload,
+                "concurrency": concurrency,
+                "server": server,
+                "repetitions": len(measured),
+            }
+            for metric in PEER_METRICS:
+                row[metric] = _median([pair[server][metric] for pair in measured])
+            row["peak_rss_mb"] = max((pair[server]["peak_rss_mb"] for pair in measured), default=None)
+            row["ours_ratio"] = _median([pair["graphql"]["rps"] / pair[server]["rps"] for pair in measured])
+            rows.append(row)
+    rows.sort(key=lambda r: (ORDER.get(r["database"], 9), r["workers"], r["workload"], r["concurrency"]))
+    return rows
+
+
 def _num(value: float | None, places: int = 1) -> str:
     if value is None:
         return "-"
@@ -105,8 +144,10 @@ def write_markdown(
     statements: dict[str, dict[str, dict[str, int]]],
     meta: dict[str, Any],
     paced: list[dict[str, Any]] | None = None,
+    peers: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The results README: the table at the table concurrency, the sweep, the paced runs, workloads, versions."""
+    """The results README: the table at the table concurrency, the peers, the sweep, the paced runs,
+    workloads, versions."""
     table_concurrency = meta["table_concurrency"]
     sweep_database, sweep_workers = meta["sweep"]
     lines = [
@@ -143,6 +184,7 @@ def write_markdown(
             f"| {counts['graphql']} / {counts['limit']} | {_pair(row, 'cpu_ms_per_request')} "
             f"| {_pair(row, 'db_cpu_ms_per_request')} | {_pair(row, 'peak_rss_mb', 0)} |"
         )
+    lines += _peer_table(peers, meta)
     sweep_rows = [r for r in rows if r["database"] == sweep_database and r["workers"] == sweep_workers]
     if len({r["concurrency"] for r in sweep_rows}) > 1:
         lines += [
@@ -185,6 +227,39 @@ def write_markdown(
         lines += ["", "Files of the working tree that differed from the commit when this ran:", ""]
         lines += [f"- `{name}`" for name in meta["dirty"]]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _peer_table(peers: list[dict[str, Any]] | None, meta: dict[str, Any]) -> list[str]:
+    if not peers:
+        return []
+    names = {"graphql": "Storefront BFF (GraphQL server)", "limit": "the limit", **meta.get("peers", {})}
+    lines = [
+        "",
+        "## W1 against the peers (PostgreSQL, 1 process each)",
+        "",
+        "PostGraphile answers W1's shape in its own schema (`allProducts(first: 100, orderBy: PRIMARY_KEY_ASC, "
+        'condition: { status: "ACTIVE" })` with `categoryByCategoryId { name }` and '
+        "`productVariantsByProductId(orderBy: [POSITION_ASC, ...]) { nodes { sku price stockQuantity } }`), "
+        "one Node.js process each, over the same database with at most 10 connections, production settings. "
+        "The gate checked before and after every run that each peer answered without errors and with the same "
+        "products, titles, categories, SKUs, prices and stock as ours, and wrk compared every response with "
+        "the body the gate accepted. All servers ran back to back in each repetition, same concurrency and "
+        "duration. *ours ÷ server* is our GraphQL server's req/s divided by that server's, measured in the same "
+        "repetition (median over repetitions): 1.00 is as fast, below 1 slower. CPU is the server process's "
+        "user+system time per request; DB CPU that of the PostgreSQL backends.",
+        "",
+        "| concurrency | server | req/s | ours ÷ server | p50 ms | p99 ms | CPU ms/request | DB CPU ms/request "
+        "| peak RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in peers:
+        lines.append(
+            f"| {row['concurrency']} | {names.get(row['server'], row['server'])} | {_num(row['rps'], 0)} "
+            f"| {_num(row['ours_ratio'], 2)} | {_num(row['p50_ms'])} | {_num(row['p99_ms'])} "
+            f"| {_num(row['cpu_ms_per_request'], 2)} | {_num(row['db_cpu_ms_per_request'], 2)} "
+            f"| {_num(row['peak_rss_mb'], 0)} |"
+        )
+    return lines
 
 
 def _paced_table(paced: list[dict[str, Any]] | None, meta: dict[str, Any]) -> list[str]:
@@ -276,7 +351,14 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else Path(__file__).resolve().parent / "results"
     saved = json.loads((folder / "results.json").read_text())
     rows = summarise(saved["runs"])
-    write_markdown(folder / "README.md", rows, saved["statements"], saved["meta"], summarise_paced(saved["runs"]))
+    write_markdown(
+        folder / "README.md",
+        rows,
+        saved["statements"],
+        saved["meta"],
+        summarise_paced(saved["runs"]),
+        summarise_peers(saved["runs"]),
+    )
     write_chart(folder / "chart.png", rows, saved["meta"])
     print(f"redrew {folder / 'README.md'} and {folder / 'chart.png'}")
     return 0
