@@ -13,15 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import migrate
 from app.context import Context
-from app.db import create_engine, request_database
+from app.db import migrate
+from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
-from app.observability import Metrics, RequestIdMiddleware, configure_logging, current_request_id
-from app.playground import playground_response, playground_routes
+from app.graphql.playground import playground_response, playground_routes
+from app.observability import configure_logging
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
+from app.web.metrics import Metrics
+from app.web.request_id import RequestIdMiddleware, current_request_id
 
 __all__ = ["create_app", "request_context"]
 

@@ -74,7 +74,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from app import migrate
+    from app.db import migrate
 
     migrate.upgrade(settings.database_url)
     print(f"storefront: database is at migration {migrate.head_revision()}")
@@ -82,7 +82,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from app.seed import SeedError
+    from app.catalog.seed import SeedError
 
     if args.products < 0:
         print("storefront: --products must not be negative", file=sys.stderr)
@@ -104,8 +104,8 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_seed(settings: Settings, products: int, seed: int, reset: bool, if_empty: bool) -> Any:
-    from app.db import create_engine
-    from app.seed import catalog_counts, seed_catalog
+    from app.catalog.seed import catalog_counts, seed_catalog
+    from app.db.database import create_engine
 
     engine = create_engine(settings)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.db import RequestDatabase
-from app.loaders import Loaders
+from app.db.database import RequestDatabase
+from app.db.loaders import Loaders
 from app.settings import Settings
 
 __all__ = ["Context"]

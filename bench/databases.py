@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import migrate
-from app.seed import CATALOG_TABLES, build_catalog, catalog_counts, seed_catalog
+from app.catalog.seed import CATALOG_TABLES, build_catalog, catalog_counts, seed_catalog
+from app.db import migrate
 
 __all__ = ["BenchDatabase", "prepare"]
 

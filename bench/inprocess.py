@@ -1,6 +1,6 @@
 """SQL statements per request, counted exactly: each workload runs once in-process on both apps.
 
-The GraphQL app's statements are counted by `app.sql_counter` (the tests' counter: every statement that
+The GraphQL app's statements are counted by `app.db.sql_counter` (the tests' counter: every statement that
 reaches the database, transaction control included); the limit app counts its own fetches. The bodies of
 both are compared here too.
 """
@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from app.asgi import create_app
+from app.db.sql_counter import StatementCounter
 from app.settings import Settings
-from app.sql_counter import StatementCounter
 from bench import limit_server
 from bench.load import check_answers
 from bench.workloads import WORKLOADS

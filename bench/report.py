@@ -214,7 +214,7 @@ def write_markdown(
         f"Variables: {meta['variables']}. The documents are in `bench/workloads.py`.",
         "",
         "SQL statements per request are counted exactly, in-process, on one request after a first one "
-        "(`app.sql_counter` on the app's engine, transaction control included; the limit counts its own). "
+        "(`app.db.sql_counter` on the app's engine, transaction control included; the limit counts its own). "
         "They leave out what the "
         "drivers send besides: the app's ping of a pooled connection idle for over 5 s (its PostgreSQL reads "
         "run in autocommit, with no BEGIN or ROLLBACK), and asyncpg's reset when the limit releases a connection.",

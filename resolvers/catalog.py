@@ -8,13 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from app import catalog_sql as sql
-from app import registry
-from app.context import Context
-from app.errors import UserInputError
-from app.ids import decode_global_id
-from app.loaders import (
-    BaseLoader,
+from app.catalog import sql
+from app.catalog.loaders import (
     CategoryByIdLoader,
     CategoryBySlugLoader,
     ChildCategoriesByParentLoader,
@@ -28,8 +23,13 @@ from app.loaders import (
     VariantAggregatesByProductLoader,
     VariantsByProductLoader,
 )
-from app.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
-from app.registry import NodeType
+from app.context import Context
+from app.db import registry
+from app.db.ids import decode_global_id
+from app.db.loaders import BaseLoader
+from app.db.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
+from app.db.registry import NodeType
+from app.errors import UserInputError
 
 __all__ = [
     "PageOfRows",

@@ -13,10 +13,16 @@ import orjson
 import strawberry
 from strawberry import Info
 
-from app.executor import BATCH_METADATA_KEY
-from app.ids import encode_global_id
-from app.loaders import CategoryByIdLoader, ImageByIdLoader, ProductByIdLoader, ReviewByIdLoader, VariantByIdLoader
-from app.pagination import PageArgs
+from app.catalog.loaders import (
+    CategoryByIdLoader,
+    ImageByIdLoader,
+    ProductByIdLoader,
+    ReviewByIdLoader,
+    VariantByIdLoader,
+)
+from app.db.ids import encode_global_id
+from app.db.pagination import PageArgs
+from app.graphql.executor import BATCH_METADATA_KEY
 from resolvers import catalog
 from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry import Info
 
-from app.executor import BATCH_METADATA_KEY
+from app.graphql.executor import BATCH_METADATA_KEY
 
 __all__ = ["relation"]
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
-from app.pagination import PageArgs, encode_cursor
-from app.registry import NodeType, register_node
+from app.db.pagination import PageArgs, encode_cursor
+from app.db.registry import NodeType, register_node
 from resolvers.catalog import PageOfRows
 from schema.lazy import LazyFields, lazy_fields
 

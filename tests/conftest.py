@@ -1,6 +1,6 @@
 """Test fixtures: a real database per backend (SQLite file and a fresh PostgreSQL database), migrated and
 seeded once per session, an in-process ASGI client, and its engine's SQL statement counter
-(`app.sql_counter`, shared with the benchmark)."""
+(`app.db.sql_counter`, shared with the benchmark)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app import migrate
 from app.asgi import create_app
-from app.seed import seed_catalog
+from app.catalog.seed import seed_catalog
+from app.db import migrate
+from app.db.sql_counter import StatementCounter
 from app.settings import Settings
-from app.sql_counter import StatementCounter
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 ALL_BACKENDS = ("sqlite", "postgresql")

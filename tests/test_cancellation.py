@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db import RequestDatabase, RequestDatabaseClosed, _sqlite_pragmas, create_engine
-from app.loaders import VariantsByProductLoader
+from app.catalog.loaders import VariantsByProductLoader
+from app.db.database import RequestDatabase, RequestDatabaseClosed, _sqlite_pragmas, create_engine
 from tests.conftest import serve, settings_for
 
 LISTING = """

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from app import catalog_sql as sql
-from app.pagination import Keyset, Window, partitioned_pages
+from app.catalog import sql
+from app.db.loaders import KEYS
+from app.db.pagination import Keyset, Window, partitioned_pages
 
 FILTERS = {
     "none": sql.ProductConditions(),
@@ -39,7 +40,7 @@ async def connection(catalog_url: str) -> AsyncIterator[AsyncConnection]:
 async def _rows(
     connection: AsyncConnection, statement: Any, ids: list[int], params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    rows = (await connection.execute(statement, {sql.KEYS: ids, **(params or {})})).all()
+    rows = (await connection.execute(statement, {KEYS: ids, **(params or {})})).all()
     # parent_key names the category a row was read for; root_id and page_position are how a statement got there
     return [
         {key: value for key, value in row._mapping.items() if key not in ("root_id", "page_position")} for row in rows

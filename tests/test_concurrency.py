@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import db
-from app.db import RequestDatabase
+from app.db import database as db
+from app.db.database import RequestDatabase
 from tests.conftest import POSTGRES_ADMIN_URL, serve, settings_for
 
 SIBLINGS = """

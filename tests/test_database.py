@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from app.db import RequestDatabase
+from app.db.database import RequestDatabase
 from tests.conftest import serve, settings_for
 
 

@@ -12,7 +12,7 @@ from graphql import ExecutionResult, execute, get_operation_ast, parse, validate
 from graphql.execution.values import get_variable_values
 from strawberry.permission import BasePermission
 
-from app.executor import BATCH_METADATA_KEY, FastExecutor
+from app.graphql.executor import BATCH_METADATA_KEY, FastExecutor
 from tests.guarded_schema import GUARDED
 
 CALLS: list[tuple[str, list[int]]] = []

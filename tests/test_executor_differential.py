@@ -25,9 +25,9 @@ from graphql.execution.values import get_variable_values
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.executor import FastExecutor
-from app.ids import encode_global_id
-from app.models import Category, Product, ProductImage, ProductVariant, Review
+from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
+from app.db.ids import encode_global_id
+from app.graphql.executor import FastExecutor
 from schema.root import schema
 from tests.conftest import Api, serve, settings_for
 from tests.guarded_schema import GUARDED

@@ -22,8 +22,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 import resolvers.catalog
-from app import migrate
-from app.catalog_sql import products as products_table
+from app.catalog.sql import products as products_table
+from app.db import migrate
 from app.graphql.http import MAX_BODY_BYTES, GraphQLHTTP
 from app.graphql.pipeline import Pipeline
 from tests import conftest

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import migrate
-from app.seed import seed_catalog
+from app.catalog.seed import seed_catalog
+from app.db import migrate
 from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.slow

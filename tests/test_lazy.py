@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.ids import decode_global_id
+from app.db.ids import decode_global_id
 from app.runtime import YOUNG_THRESHOLD, tune_garbage_collector
 from schema.catalog import ProductVariant
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.loaders import BaseLoader
+from app.db.loaders import BaseLoader
 
 
 class GatedLoader(BaseLoader):

@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import migrate
-from app.models import Base
+from app.db import migrate
+from app.db.base import load_models
 from tests.conftest import fresh_database
 
 CATALOG_TABLES = {"categories", "customers", "products", "product_variants", "product_images", "reviews"}
@@ -32,7 +32,7 @@ async def _model_differences(url: str) -> list:
         with warnings.catch_warnings():
             # SQLite cannot reflect expression indexes (lower(email)); Alembic warns and skips them.
             warnings.filterwarnings("ignore", message=".*expression-based index.*")
-            return compare_metadata(MigrationContext.configure(sync_connection), Base.metadata)
+            return compare_metadata(MigrationContext.configure(sync_connection), load_models())
 
     try:
         async with engine.connect() as connection:

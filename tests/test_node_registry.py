@@ -13,10 +13,10 @@ from graphql import GraphQLObjectType, execute, get_operation_ast, parse, valida
 from graphql.execution.values import get_variable_values
 from strawberry.tools import merge_types
 
-from app import registry
+from app.db import registry
+from app.db.ids import decode_global_id, encode_global_id
 from app.errors import UserInputError
-from app.executor import FastExecutor
-from app.ids import decode_global_id, encode_global_id
+from app.graphql.executor import FastExecutor
 from schema.catalog import CatalogQuery
 from schema.relay import Node, node_type
 from schema.root import schema

@@ -25,11 +25,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from app.asgi import request_context
-from app.db import create_engine
+from app.db.database import create_engine
 from app.errors import UserInputError
 from app.graphql.http import GraphQLHTTP
 from app.graphql.pipeline import GraphQLParams, Outcome, Pipeline, RequestState
-from app.observability import RequestIdMiddleware
+from app.web.request_id import RequestIdMiddleware
 from schema.root import build_schema
 from tests.conftest import settings_for
 

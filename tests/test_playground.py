@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from app import migrate, playground
 from app.asgi import create_app
-from app.playground import (
+from app.catalog.seed import seed_catalog
+from app.db import migrate
+from app.graphql import playground
+from app.graphql.playground import (
     ASSET_PREFIX,
     CONTENT_SECURITY_POLICY,
     PLAYGROUND_DIR,
@@ -40,7 +42,6 @@ from app.playground import (
     playground_response,
     playground_routes,
 )
-from app.seed import seed_catalog
 from app.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.ids import encode_global_id
-from app.models import Category, Product, ProductVariant
+from app.catalog.models import Category, Product, ProductVariant
+from app.db.ids import encode_global_id
 from tests import conftest
 from tests.conftest import Api, serve
 from tests.helpers import b64, field_location, post, utc

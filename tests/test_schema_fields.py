@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from graphql import GraphQLObjectType
 
-from app.executor import BATCH_METADATA_KEY
+from app.graphql.executor import BATCH_METADATA_KEY
 from schema.root import schema
 
 STRAWBERRY_DEFINITION = "strawberry-definition"

@@ -24,11 +24,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app import seed
-from app.db import create_engine
-from app.migrate import upgrade
-from app.models import PRODUCT_STATUSES, Base
-from app.seed import (
+from app.catalog import seed
+from app.catalog.models import PRODUCT_STATUSES
+from app.catalog.seed import (
     CATALOG_TABLES,
     SeedError,
     SeedReport,
@@ -38,6 +36,9 @@ from app.seed import (
     seed_catalog,
     seed_vocabulary,
 )
+from app.db.base import Base
+from app.db.database import create_engine
+from app.db.migrate import upgrade
 from app.settings import Settings
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"

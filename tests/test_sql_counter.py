@@ -1,4 +1,4 @@
-"""The one SQL statement counter (app.sql_counter): what reaches the database, transaction control included,
+"""The one SQL statement counter (app.db.sql_counter): what reaches the database, transaction control included,
 whether a statement or the driver sends it, and nothing for the events SQLAlchemy fires in autocommit."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine
-from app.sql_counter import counting
+from app.db.database import create_engine
+from app.db.sql_counter import counting
 from tests.conftest import settings_for
 from tests.support.rows import VARIANTS, add_product, decrement_stock
 

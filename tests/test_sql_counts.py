@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ids import encode_global_id
+from app.db.ids import encode_global_id
 
 LISTING = """
 query Listing($n: Int!) {

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import make_url, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db as db_module
-from app.db import RequestDatabase, create_engine, is_retryable
-from app.loaders import Loaders, ReviewPageByProductLoader, VariantByIdLoader
-from app.models import Review
-from app.pagination import Window
-from app.sql_counter import StatementCounter
+from app.catalog.loaders import ReviewPageByProductLoader, VariantByIdLoader
+from app.catalog.models import Review
+from app.db import database as db_module
+from app.db.database import RequestDatabase, create_engine, is_retryable
+from app.db.loaders import Loaders
+from app.db.pagination import Window
+from app.db.sql_counter import StatementCounter
 from tests.conftest import settings_for
 from tests.support.rows import (
     PRODUCT,

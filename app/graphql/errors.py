@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.errors import DomainError
-from app.observability import current_request_id
+from app.web.request_id import current_request_id
 
 __all__ = [
     "INTERNAL_MESSAGE",

@@ -53,9 +53,9 @@ from graphql.execution import MiddlewareManager
 from graphql.execution.values import get_variable_values
 
 from app.errors import DomainError
-from app.executor import FastExecutor
 from app.graphql.documents import DocumentCache, Prepared, parse_document
 from app.graphql.errors import format_error, format_failure, format_request_errors, is_unavailable
+from app.graphql.executor import FastExecutor
 from app.graphql.extensions import ExtensionRun, SchemaExtensions
 
 __all__ = [

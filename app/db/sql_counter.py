@@ -12,7 +12,7 @@ database while it is attached:
   those events but nothing reaches the database) adds nothing.
 
 Connection setup is not request traffic and is not counted: the PRAGMAs run on connect
-(`app.db._sqlite_pragmas`, on the raw driver connection) and the dialect's first-connect queries happen
+(`app.db.database._sqlite_pragmas`, on the raw driver connection) and the dialect's first-connect queries happen
 before a test or benchmark resets the counter.
 """
 

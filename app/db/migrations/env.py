@@ -9,10 +9,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.models import Base
+from app.db.base import load_models
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = load_models()  # every domain's tables (app/<domain>/models.py)
 
 
 def _configure(connection: Connection) -> None:

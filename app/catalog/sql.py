@@ -9,7 +9,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Numeric,
     Select,
@@ -27,8 +26,9 @@ from sqlalchemy import (
     union_all,
 )
 
-from app.models import Category, Customer, Product, ProductImage, ProductVariant, Review
-from app.pagination import (
+from app.catalog.models import Category, Customer, Product, ProductImage, ProductVariant, Review
+from app.db.loaders import keys_in
+from app.db.pagination import (
     Keyset,
     Window,
     lateral_pages,
@@ -40,13 +40,11 @@ from app.pagination import (
 )
 
 __all__ = [
-    "KEYS",
     "PRODUCT_SORTS",
     "ProductConditions",
     "categories",
     "customers",
     "images",
-    "keys_in",
     "product_where",
     "products",
     "reviews",
@@ -109,25 +107,6 @@ class ProductConditions:
     max_price: Decimal | None = None
     available_for_sale: bool | None = None
     vendor: str | None = None
-
-
-# The bind parameter every keyed statement takes its keys from: statements are built once per database
-# (`cache` below) and executed with {KEYS: [...]}. Building a statement cost more than running it: a
-# recursive CTE took 0.4 ms to build, and SQLAlchemy memoizes a statement's cache key on the object.
-KEYS = "keys"
-
-
-def keys_in(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
-    """`column IN :keys`; on PostgreSQL `column = ANY(:keys)` with the keys as one array parameter.
-
-    asyncpg prepares each distinct SQL text once per connection, and an IN list renders one text per
-    number of keys, so batches of varying size would be parsed and planned again and again; with one
-    array parameter every batch of a loader is the same prepared statement. SQLite has no arrays: its
-    expanding IN renders one text per number of keys.
-    """
-    if dialect == "postgresql":
-        return column == any_(bindparam(KEYS, type_=ARRAY(column.type)))
-    return column.in_(bindparam(KEYS, expanding=True))
 
 
 def visible_products() -> ColumnElement[bool]:

@@ -1,7 +1,7 @@
 """The node registry: each type that `node(id:)` can fetch registers its global-ID name, loader and view once.
 
 A domain registers its node types when its schema module is imported (`schema.relay.node_type`); global IDs
-(`app.ids`) and the `node`/`nodes` resolvers read this registry, so a new domain is added by adding its files.
+(`app.db.ids`) and the `node`/`nodes` resolvers read this registry, so a new domain is added by adding its files.
 This module knows no domain and no GraphQL library: the loader class and the view are opaque to it.
 """
 

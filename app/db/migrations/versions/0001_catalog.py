@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -89,9 +88,7 @@ def upgrade() -> None:
             ["status", "rating_average", "id"],
             unique=False,
         )
-        batch_op.create_index(
-            batch_op.f("ix_products_status_title_id"), ["status", "title", "id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_products_status_title_id"), ["status", "title", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_products_vendor"), ["vendor"], unique=False)
 
     op.create_table(

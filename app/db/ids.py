@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from app import registry
+from app.db import registry
 from app.errors import UserInputError
 
 __all__ = ["decode_global_id", "encode_global_id"]
@@ -21,7 +21,7 @@ def encode_global_id(type_name: str, pk: int) -> str:
 
 def decode_global_id(value: str, expected: str | None = None, field: str = "id") -> tuple[str, int]:
     """Decode an opaque ID to (type name, primary key); raise UserInputError when it is malformed or
-    names a type that is not registered (`app.registry`).
+    names a type that is not registered (`app.db.registry`).
 
     With `expected`, an ID of another type is an error too; `field` names the argument in the error.
     """

@@ -36,7 +36,7 @@ __all__ = [
     "playground_routes",
 ]
 
-PLAYGROUND_DIR = Path(__file__).with_name("static") / "graphiql"
+PLAYGROUND_DIR = Path(__file__).parent.parent / "static" / "graphiql"  # app/static/graphiql
 ASSET_PREFIX = "/graphql/assets"
 MANIFEST_NAME = "manifest.json"
 

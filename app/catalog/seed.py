@@ -26,12 +26,12 @@ from importlib import resources
 from itertools import product as cartesian_product
 from random import Random
 from string import Formatter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.models import Base
+from app.catalog.models import Category, Customer, Product, ProductImage, ProductVariant, Review
 
 __all__ = [
     "CATALOG_TABLES",
@@ -715,7 +715,13 @@ async def catalog_counts(engine: AsyncEngine) -> dict[str, int]:
 
 
 def _table(name: str) -> Table:
-    return Base.metadata.tables[name]
+    return _TABLES[name]
+
+
+_TABLES: dict[str, Table] = {
+    model.__tablename__: cast(Table, model.__table__)
+    for model in (Category, Customer, Product, ProductVariant, ProductImage, Review)
+}
 
 
 async def _count(connection: AsyncConnection, table_name: str) -> int:

@@ -184,7 +184,7 @@ class RequestDatabase:
     driver autocommit and the explicit BEGIN leaves it for the transaction's duration; on SQLite the
     explicit `BEGIN IMMEDIATE` takes the write lock at once (the driver's implicit BEGIN is deferred: two
     writers could both read, then one fail to write), and the driver begins nothing of its own inside it.
-    Every statement that reaches the database thus goes through the cursor, where `app.sql_counter` sees it.
+    Every statement that reaches the database thus goes through the cursor, where `app.db.sql_counter` sees it.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

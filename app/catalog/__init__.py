@@ -1,0 +1,1 @@
+"""The catalog's persistence: its models, SQL, loaders and demo seed."""
