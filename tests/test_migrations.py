@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,6 +17,7 @@ from app.db import migrate
 from app.db.base import load_models
 from tests.conftest import fresh_database
 
+ROOT = Path(__file__).resolve().parent.parent
 CATALOG_TABLES = {"categories", "customers", "products", "product_variants", "product_images", "reviews"}
 
 
@@ -66,3 +71,32 @@ async def test_current_revision_is_head_after_upgrade(backend, tmp_path):
             assert await migrate.current_revision(engine) == migrate.head_revision() == "0001"
         finally:
             await engine.dispose()
+
+
+def _tables_loaded_in_a_fresh_interpreter(package: str, *paths: Path) -> list[str]:
+    code = f"from app.db.base import load_models; print(' '.join(sorted(load_models({package!r}).tables)))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(path) for path in (*paths, ROOT))}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_alembic_sees_every_domains_tables_without_naming_a_domain():
+    # Nothing but load_models imports the catalog here: env.py compares these tables with the migrations.
+    assert _tables_loaded_in_a_fresh_interpreter("app") == sorted(CATALOG_TABLES)
+
+
+def test_a_new_domain_s_models_are_found_by_their_file_alone(tmp_path):
+    # given: a package with a domain that has models and one that has none
+    for package in ("shopapp", "shopapp/shop", "shopapp/plain"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "shopapp/shop/models.py").write_text(
+        "from sqlalchemy.orm import Mapped, mapped_column\n"
+        "from app.db.base import Base\n\n\n"
+        "class Item(Base):\n"
+        "    __tablename__ = 'shop_items'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    )
+    # then
+    assert _tables_loaded_in_a_fresh_interpreter("shopapp", tmp_path) == ["shop_items"]
