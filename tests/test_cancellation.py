@@ -116,22 +116,22 @@ async def test_a_request_that_ends_while_waiting_for_a_checkout_returns_the_conn
 
 @pytest.mark.parametrize("how", ["cancelled", "left running"])
 async def test_a_request_that_ends_while_its_statement_runs_returns_the_connection(engine, backend, how):
-    # given: a statement that takes seconds
+    # given: a statement that takes half a minute (PostgreSQL's is cancelled by asyncpg, SQLite's interrupted)
     database = RequestDatabase(engine)
     await database.fetch_all(text("SELECT 1"))
-    slow = slow_statement(backend, 3)
+    slow = slow_statement(backend, 30)
     started = time.monotonic()
     # when: the request is cancelled, or it ends with the statement still running in a task of its own (a
-    # loader batch nobody waits for any more). (Closing an awaitable mid-statement, as the planned executor
-    # does today, throws GeneratorExit into SQLAlchemy, which cannot take it: the executor must cancel.)
+    # loader batch nobody waits for any more).
     running = asyncio.ensure_future(database.fetch_all(slow))
     await asyncio.sleep(0.2)
     if how == "cancelled":
         running.cancel()
     await database.close()
-    # then: the request ended at once, and the pool has its connection back, usable
+    # then: the request ended without waiting for the statement (a liveness bound, a third of its time, so
+    # a loaded machine cannot fail it), and the pool has its connection back, usable
     assert running.cancelled()
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 10
     assert await settled(engine) == 0
     assert await answers(engine) == 42
 
