@@ -1,8 +1,8 @@
 """Cancelled requests (client gone, a deadline) leak no connection from the pool, on either executor.
 
 A request can end while its connection is being checked out, while a statement runs, or with a loader batch
-still running in a task of its own. The planned executor ends the awaitables it drives by closing them
-(GeneratorExit at their `await`), graphql-core's by cancelling their tasks; both are covered.
+still running in a task of its own. The planned executor cancels the awaitables it drives as tasks would
+be cancelled (and closes those never started), graphql-core cancels their tasks; both are covered.
 """
 
 from __future__ import annotations
@@ -232,3 +232,52 @@ async def test_a_cancelled_sqlite_statement_is_interrupted_not_left_running(engi
     await asyncio.to_thread(driver_thread.join, 20)
     assert not driver_thread.is_alive()
     assert await settled(engine) == 0
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
+async def test_a_cancellation_before_the_sqlite_statement_starts_still_stops_it(engine, sqlite_only, turns):
+    # given: a statement cancelled a few loop turns after it was asked for, while the driver may still be
+    # making its cursor (an interrupt then finds nothing to stop)
+    database = RequestDatabase(engine)
+    await database.fetch_all(text("SELECT 1"))
+    running = asyncio.ensure_future(database.fetch_all(slow_statement("sqlite", 60)))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    # when
+    running.cancel()
+    # then: the cancellation goes through without waiting the minute (a liveness bound)
+    await asyncio.wait([running], timeout=20)
+    assert running.cancelled()
+    await database.close()
+    assert await settled(engine) == 0
+
+
+async def test_a_write_cancelled_inside_a_transaction_never_commits_part_of_it(empty_url):
+    # given: a transaction that wrote a row, then had a slow write cancelled and went on
+    engine = create_async_engine(empty_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE marks (id INTEGER PRIMARY KEY, v TEXT)"))
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        slow_write = text("INSERT INTO marks (v) SELECT 'slow' FROM pg_sleep(2) WHERE random() < 0")
+    else:
+        count = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000) "
+        count += "SELECT count(*) AS n FROM c"
+        slow_write = text(f"INSERT INTO marks (v) SELECT 'slow' FROM ({count}) WHERE n < 0")
+    database = RequestDatabase(engine)
+    try:
+        # when
+        with pytest.raises(Exception):  # noqa: B017 - the driver's own "roll back first" error, per database
+            async with database.transaction():
+                await database.execute(text("INSERT INTO marks (v) VALUES ('A')"))
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await database.execute(slow_write)
+                await database.execute(text("INSERT INTO marks (v) VALUES ('B')"))
+    finally:
+        await database.close()
+    # then: nothing of the transaction was committed (SQLite's interrupt would have rolled back A on its
+    # own, and the driver would have committed B alone)
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM marks"))).all() == []
+    await engine.dispose()

@@ -236,17 +236,17 @@ class RequestDatabase:
         connection = self._connection or await self._connect()
         self._running = asyncio.current_task()
         try:
-            if self._sqlite is not None:
+            if self._sqlite is not None and not self._transactions:
                 result = await self._interruptible(connection.execute(statement, params or {}))
             else:
                 result = await connection.execute(statement, params or {})
         except Exception:
-            self._running = None  # the database answered with an error: the connection is in a known state
-            raise
+            raise  # the database answered with an error: the connection is in a known state
         except BaseException:
             self._interrupted = True  # cancelled (or closed) while the driver waited for the database
             raise
-        self._running = None
+        finally:
+            self._running = None
         return result
 
     async def _interruptible(self, execution: Awaitable[T]) -> T:
@@ -257,14 +257,21 @@ class RequestDatabase:
         search would keep a core busy and the request waiting. So the statement runs in a task of its
         own; on cancellation sqlite3's `interrupt` (safe from another thread) stops it, and then the
         cancellation goes on. (asyncpg cancels a PostgreSQL query itself.)
+
+        Only reads outside a transaction are interrupted: SQLite rolls back the whole transaction when it
+        interrupts a statement in one, and the driver would then begin a new one behind the request's back.
+        A statement inside a transaction runs to its end, and the transaction decides. `interrupt` does
+        nothing before the statement starts (the adapter makes its cursor first), so it is repeated
+        until the statement has ended.
         """
         assert self._sqlite is not None
         running = asyncio.ensure_future(execution)
         try:
             return await asyncio.shield(running)
         except asyncio.CancelledError:
-            self._sqlite.interrupt()
-            await asyncio.wait([running])
+            while not running.done():
+                self._sqlite.interrupt()
+                await asyncio.wait([running], timeout=0.01)
             if not running.cancelled():
                 running.exception()  # retrieved: "interrupted", or the statement had just finished
             raise
@@ -279,12 +286,12 @@ class RequestDatabase:
             try:
                 await connection.exec_driver_sql(sql)
             except Exception:
-                self._running = None
                 raise
             except BaseException:
                 self._interrupted = True
                 raise
-            self._running = None
+            finally:
+                self._running = None
 
     # -- transactions --------------------------------------------------------------------------
 
