@@ -13,6 +13,7 @@ from graphql.execution.values import get_variable_values
 from strawberry.permission import BasePermission
 
 from app.graphql.executor import BATCH_METADATA_KEY, FastExecutor
+from app.graphql.executor.settle import Pending, settle
 from tests.guarded_schema import GUARDED
 
 CALLS: list[tuple[str, list[int]]] = []
@@ -302,3 +303,52 @@ async def test_a_cancelled_request_cancels_its_resolvers_as_tasks_would():
     with pytest.raises(asyncio.CancelledError):
         await request
     assert sorted(CLEANED_UP) == ["slow", "yields"]
+
+
+async def test_a_resolver_whose_future_is_done_when_the_request_is_cancelled_does_not_go_on():
+    # given: a resolver whose loader answers in the same loop turn as the request's deadline fires
+    loop = asyncio.get_running_loop()
+    answered, other = loop.create_future(), loop.create_future()
+    went_on: list[str] = []
+
+    async def resolver() -> None:
+        await answered
+        went_on.append("issued its next statement")
+        await asyncio.sleep(30)
+
+    async def waiting() -> None:
+        await other
+
+    request = asyncio.ensure_future(settle([Pending(resolver(), None, None), Pending(waiting(), None, None)]))
+    await asyncio.sleep(0.01)
+    # when
+    answered.set_result(1)
+    request.cancel()
+    # then: it is cancelled where it waited, as a task would be, and the others too
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(request, timeout=10)
+    assert went_on == []
+    assert other.cancelled()
+
+
+async def test_a_request_cancelled_again_while_cleaning_up_still_ends_cancelled(caplog):
+    # given: resolvers whose cleanup awaits, so they cannot be closed
+    async def resolver() -> None:
+        try:
+            try:
+                await asyncio.sleep(30)
+            finally:
+                await asyncio.sleep(5)
+        finally:
+            await asyncio.sleep(0)  # an outer `async with` whose exit awaits
+
+    request = asyncio.ensure_future(settle([Pending(resolver(), None, None), Pending(resolver(), None, None)]))
+    await asyncio.sleep(0.01)
+    request.cancel()
+    await asyncio.sleep(0.01)
+    # when: cancelled a second time during their cleanup
+    request.cancel()
+    # then: the request ends cancelled (not with the RuntimeError of the resolver that could not be closed)
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert "could not finish its cleanup" in caplog.text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.graphql.executor.plan import FieldPlan
 
 __all__ = ["Pending", "settle"]
+
+log = logging.getLogger("storefront.executor")
 
 
 class Pending:
@@ -93,10 +96,12 @@ async def _cancel(pending: list[Pending]) -> None:
         if blocked_on is _NOT_STARTED:
             entry.iterator.close()
             entry.blocked_on = _DONE
-        elif blocked_on is None:  # it yielded bare: throw the cancellation in once, as a task would
+        elif blocked_on is _DONE:
+            continue
+        elif blocked_on is None or not blocked_on.cancel():
+            # It yielded bare, or its future is already done (cancel() would be a no-op and it would go on
+            # with the result): throw the cancellation in once, as Task.cancel does with `_must_cancel`.
             entry.blocked_on = _step(entry, cancelling=True, throw=True)
-        elif blocked_on is not _DONE:
-            blocked_on.cancel()
     waiting = [entry for entry in pending if entry.blocked_on is not _DONE]
     try:
         while waiting:
@@ -105,8 +110,17 @@ async def _cancel(pending: list[Pending]) -> None:
                 await _wait_any(waiting)
     except BaseException:  # cancelled again while cleaning up: give up on the rest
         for entry in waiting:
-            entry.iterator.close()
+            _close(entry)
         raise
+
+
+def _close(entry: Pending) -> None:
+    """Close an awaitable given up on; one whose cleanup awaits cannot be closed, which is logged, so the
+    cancellation still propagates and the other awaitables are closed too."""
+    try:
+        entry.iterator.close()
+    except Exception:
+        log.warning("an abandoned resolver could not finish its cleanup", exc_info=True)
 
 
 def _step(entry: Pending, cancelling: bool = False, throw: bool = False) -> Any:
