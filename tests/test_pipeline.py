@@ -32,6 +32,7 @@ from app.graphql.pipeline import GraphQLParams, Outcome, Pipeline, RequestState
 from app.web.request_id import RequestIdMiddleware
 from schema.root import build_schema
 from tests.conftest import settings_for
+from tests.guarded_schema import GuardedQuery
 
 JSON_UTF8 = "application/json; charset=utf-8"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -459,3 +460,28 @@ async def test_authenticate_may_refuse_with_a_domain_error_before_any_context(ex
     assert response.json() == {
         "errors": [{"message": "The bearer token is malformed", "extensions": {"code": "BAD_USER_INPUT"}}]
     }
+
+
+async def test_a_permission_denial_reaches_the_client_with_its_message_and_forbidden(executor: str) -> None:
+    # given: a resolver-less field guarded by a permission class, read by someone else
+    pipeline = Pipeline(strawberry.Schema(query=GuardedQuery), guarded_context, executor=kind(executor))
+    async with client_of(pipeline) as client:
+        # when
+        response = await client.post("/graphql", json={"query": "{ me { name email } }"})
+    # then: the denial is neither masked as an internal error nor logged as one
+    assert response.json() == {
+        "data": None,
+        "errors": [
+            {
+                "message": "Not allowed",
+                "locations": [{"line": 1, "column": 13}],
+                "path": ["me", "email"],
+                "extensions": {"code": "FORBIDDEN"},
+            }
+        ],
+    }
+
+
+@asynccontextmanager
+async def guarded_context(request: Any, viewer: Any) -> AsyncIterator[Any]:
+    yield {"viewer": "bob"}

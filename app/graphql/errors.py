@@ -14,6 +14,7 @@ from typing import Any
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from strawberry.exceptions import StrawberryGraphQLError
 
 from app.errors import DomainError
 from app.web.request_id import current_request_id
@@ -44,6 +45,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, DomainError):
         formatted["message"] = original.message
         formatted["extensions"] = {**formatted.get("extensions", {}), **original.extensions()}
+        return formatted
+    if isinstance(original, StrawberryGraphQLError):
+        # Raised on purpose for the client: strawberry's permission classes raise it with the permission's
+        # message and `error_extensions`; a denial without a code of its own is FORBIDDEN. (Other
+        # GraphQLErrors raised during execution are the executors' own, such as a wrong return type: bugs,
+        # masked below.)
+        formatted["message"] = original.message
+        formatted["extensions"] = {"code": "FORBIDDEN", **(original.extensions or {})}
         return formatted
     if is_unavailable(original):
         log.warning("database unavailable at %s: %s", error.path, type(original).__name__)
