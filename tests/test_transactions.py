@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.catalog.loaders import ReviewPageByProductLoader, VariantByIdLoader
 from app.catalog.models import Review
 from app.db import database as db_module
-from app.db.database import RequestDatabase, create_engine, is_retryable
+from app.db.database import RequestDatabase, create_engine, is_retryable, request_database
 from app.db.loaders import Loaders
 from app.db.pagination import Window
 from app.db.sql_counter import StatementCounter
@@ -47,11 +47,8 @@ async def engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def database(engine: AsyncEngine) -> AsyncIterator[RequestDatabase]:
     """One request's database handle."""
-    database = RequestDatabase(engine)
-    try:
+    async with request_database(engine) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -231,15 +231,19 @@ class RequestDatabase:
 
     async def _execute(self, statement: Executable, params: dict[str, Any] | None) -> Any:
         """Run a statement on the request's connection; the caller holds the lock."""
+        if self._sqlite is not None and not self._transactions:
+            return await self._run(lambda connection: self._interruptible(connection.execute(statement, params or {})))
+        return await self._run(lambda connection: connection.execute(statement, params or {}))
+
+    async def _run(self, send: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Send something on the request's connection, keeping track of what is under way; the caller
+        holds the lock."""
         if self._closed:
             raise RequestDatabaseClosed("the request ended; its database takes no more statements")
         connection = self._connection or await self._connect()
         self._running = asyncio.current_task()
         try:
-            if self._sqlite is not None and not self._transactions:
-                result = await self._interruptible(connection.execute(statement, params or {}))
-            else:
-                result = await connection.execute(statement, params or {})
+            return await send(connection)
         except Exception:
             raise  # the database answered with an error: the connection is in a known state
         except BaseException:
@@ -247,7 +251,6 @@ class RequestDatabase:
             raise
         finally:
             self._running = None
-        return result
 
     async def _interruptible(self, execution: Awaitable[T]) -> T:
         """Run an SQLite statement so that cancelling the request stops it at once.
@@ -279,19 +282,7 @@ class RequestDatabase:
     async def _control(self, sql: str) -> None:
         """Send one transaction-control statement (BEGIN, COMMIT, SAVEPOINT, ...)."""
         async with self._lock:
-            if self._closed:
-                raise RequestDatabaseClosed("the request ended; its database takes no more statements")
-            connection = self._connection or await self._connect()
-            self._running = asyncio.current_task()
-            try:
-                await connection.exec_driver_sql(sql)
-            except Exception:
-                raise
-            except BaseException:
-                self._interrupted = True
-                raise
-            finally:
-                self._running = None
+            await self._run(lambda connection: connection.exec_driver_sql(sql))
 
     # -- transactions --------------------------------------------------------------------------
 
