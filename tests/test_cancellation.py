@@ -8,6 +8,8 @@ be cancelled (and closes those never started), graphql-core cancels their tasks;
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -281,3 +283,29 @@ async def test_a_write_cancelled_inside_a_transaction_never_commits_part_of_it(e
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT v FROM marks"))).all() == []
     await engine.dispose()
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3, 5])
+async def test_a_statement_cancelled_again_while_it_stops_is_still_stopped_before_the_release(
+    engine, sqlite_only, turns, caplog
+):
+    # given: a request with statements queued behind one that is being stopped after a cancellation
+    database = RequestDatabase(engine)
+    await database.fetch_all(text("SELECT 1"))
+    statements = [asyncio.ensure_future(database.fetch_all(slow_statement("sqlite", 60))) for _ in range(3)]
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    statements[0].cancel()
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    # when: the request ends, which cancels the running statement again; it must not wait the minute (a
+    # liveness bound of a third of it)
+    await asyncio.wait_for(database.close(), timeout=20)
+    # then: the statement had stopped before its connection was released: nothing ran on a closed
+    # connection, nothing was left unretrieved, and the pool has the connection back
+    await asyncio.wait(statements, timeout=20)
+    assert statements[0].cancelled()
+    assert [type(s.exception()) for s in statements[1:]] == [RequestDatabaseClosed] * 2
+    gc.collect()  # asyncio reports a task's exception nobody retrieved when the task is collected
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await settled(engine) == 0

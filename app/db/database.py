@@ -272,12 +272,21 @@ class RequestDatabase:
         try:
             return await asyncio.shield(running)
         except asyncio.CancelledError:
-            while not running.done():
-                self._sqlite.interrupt()
-                await asyncio.wait([running], timeout=0.01)
-            if not running.cancelled():
-                running.exception()  # retrieved: "interrupted", or the statement had just finished
+            await self._stop(running)
             raise
+
+    async def _stop(self, running: asyncio.Future[Any]) -> None:
+        """Interrupt an SQLite statement until it has ended, also when cancelled again meanwhile (`close`
+        cancels the request's statement too): the connection must be quiet before it is released."""
+        assert self._sqlite is not None
+        while not running.done():
+            self._sqlite.interrupt()
+            try:
+                await asyncio.wait([running], timeout=0.01)
+            except asyncio.CancelledError:
+                continue  # the caller re-raises its cancellation once the statement has stopped
+        if not running.cancelled():
+            running.exception()  # retrieved: "interrupted", or the statement had just finished
 
     async def _control(self, sql: str) -> None:
         """Send one transaction-control statement (BEGIN, COMMIT, SAVEPOINT, ...)."""
