@@ -309,3 +309,17 @@ async def test_a_statement_cancelled_again_while_it_stops_is_still_stopped_befor
     gc.collect()  # asyncio reports a task's exception nobody retrieved when the task is collected
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert await settled(engine) == 0
+
+
+async def test_the_first_statement_of_a_request_is_interrupted_too(engine, sqlite_only):
+    # given: a request whose very first statement (the one that checks its connection out) is slow
+    database = RequestDatabase(engine)
+    running = asyncio.ensure_future(database.fetch_all(slow_statement("sqlite", 60)))
+    await asyncio.sleep(0.2)
+    # when
+    running.cancel()
+    # then: the cancellation goes through without waiting the minute (a liveness bound)
+    await asyncio.wait([running], timeout=20)
+    assert running.cancelled()
+    await database.close()
+    assert await settled(engine) == 0

@@ -231,9 +231,15 @@ class RequestDatabase:
 
     async def _execute(self, statement: Executable, params: dict[str, Any] | None) -> Any:
         """Run a statement on the request's connection; the caller holds the lock."""
-        if self._sqlite is not None and not self._transactions:
-            return await self._run(lambda connection: self._interruptible(connection.execute(statement, params or {})))
-        return await self._run(lambda connection: connection.execute(statement, params or {}))
+
+        def send(connection: AsyncConnection) -> Awaitable[Any]:
+            execution = connection.execute(statement, params or {})
+            # decided once connected: `_sqlite` is known only after the first checkout
+            if self._sqlite is not None and not self._transactions:
+                return self._interruptible(execution)
+            return execution
+
+        return await self._run(send)
 
     async def _run(self, send: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Send something on the request's connection, keeping track of what is under way; the caller
