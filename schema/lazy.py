@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
+from app.graphql.executor.compile import PURE_READER
+
 __all__ = ["LazyFields", "lazy_fields"]
 
 T = TypeVar("T", bound=type)
@@ -35,13 +37,18 @@ class LazyFields:
 
 class _ComputedOnce:
     """A non-data descriptor: the first read computes the value and stores it in the instance's dict,
-    which later reads find first (as functools.cached_property, without its lock)."""
+    which later reads find first (as functools.cached_property, without its lock).
 
-    __slots__ = ("name", "read")
+    Readers compute from what the object wraps and nothing else, so the planned executor's compiled
+    fills may call the reader itself (`PURE_READER`) instead of going through the descriptor.
+    """
+
+    __slots__ = (PURE_READER, "name", "read")
 
     def __init__(self, name: str, read: Callable[[Any], Any]) -> None:
         self.name = name
         self.read = read
+        setattr(self, PURE_READER, read)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:

@@ -352,3 +352,24 @@ async def test_a_request_cancelled_again_while_cleaning_up_still_ends_cancelled(
     with pytest.raises(asyncio.CancelledError):
         await request
     assert "could not finish its cleanup" in caplog.text
+
+
+async def test_plain_fields_are_compiled_into_one_fill_and_the_rest_resolved_per_level():
+    # given: a selection of plain fields (with a nested plain object and list) and one resolved field
+    from graphql import get_operation_ast, parse
+
+    from app.graphql.executor.plan import Planner
+    from tests.plain_schema import PLAIN
+
+    document = parse("{ things { title price { amount currency } tags doubled __typename } }")
+    operation = get_operation_ast(document)
+    assert operation is not None
+    planner = Planner(PLAIN, operation, {}, {}, {})
+    thing = PLAIN.get_type("Thing")
+    nodes = planner.plan(PLAIN.query_type, None)[0].nodes  # type: ignore[arg-type]
+    # when
+    object_plan = planner.object_plan(thing, nodes)  # type: ignore[arg-type]
+    # then
+    assert object_plan.fill is not None
+    assert [field.key for field in object_plan.fields] == ["title", "price", "tags", "doubled", "__typename"]
+    assert [field.key for field in object_plan.resolved] == ["doubled"]

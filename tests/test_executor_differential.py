@@ -3,6 +3,7 @@ response through the planned executor and through graphql-core's reference execu
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +32,7 @@ from app.graphql.executor import FastExecutor
 from schema.root import schema
 from tests.conftest import Api, serve, settings_for
 from tests.guarded_schema import GUARDED
+from tests.plain_schema import PLAIN
 
 OPERATIONS = 120
 SEED = 20261125
@@ -215,6 +217,8 @@ def _assert_same(actual: dict[str, Any], expected: dict[str, Any], query: str) -
     must be the same, and errors swallowed by a bigger null must explain the same nulled positions.
     """
     assert actual.get("data") == expected.get("data"), query
+    # the response keys' order is the selection's (equality of dicts would not see it)
+    assert json.dumps(actual.get("data")) == json.dumps(expected.get("data")), query
     data = expected.get("data")
     ours, theirs = _split_errors(data, actual), _split_errors(data, expected)
     assert ours[0] == theirs[0], query
@@ -316,3 +320,20 @@ async def test_generated_operations_on_a_guarded_schema_match(viewer):
         denied += any(error["message"].startswith("Not allowed") for error in expected.get("errors", []))
     # the guards denied something, and not everything
     assert 0 < denied < OPERATIONS
+
+
+async def test_generated_operations_on_plain_fields_match():
+    # given: plain fields (compiled by the planned executor) whose values are sometimes wrong: nulls in
+    # non-null positions, out-of-range or wrongly typed scalars, readers that raise, awaitables, objects of
+    # the wrong class, and a source of a subclass
+    generator = Generator(random.Random(SEED + 1), Pools([], [], [], []), schema=PLAIN)
+    failed = 0
+    for _ in range(OPERATIONS * 2):
+        query, variables = generator.operation()
+        # when
+        actual, expected = await _execute_both(PLAIN, query, variables, None)
+        # then
+        _assert_same(actual, expected, query)
+        failed += "errors" in expected
+    # the troubles were met, and not everywhere
+    assert 0 < failed < OPERATIONS * 2

@@ -25,6 +25,7 @@ from graphql import (
 from graphql.execution.values import get_directive_values
 from graphql.utilities import type_from_ast
 
+from app.graphql.executor.compile import ObjectPlan, compile_object_plan
 from app.graphql.executor.complete import STRAWBERRY_DEFINITION, Completer, Completers, NoType, fast_leaf, never
 
 __all__ = ["BATCH_METADATA_KEY", "UNSUPPORTED_DIRECTIVES", "FieldPlan", "Planner", "scan_directives"]
@@ -101,7 +102,8 @@ def scan_directives(document: DocumentNode) -> tuple[bool, bool]:
 class Planner:
     """Plans the fields of one operation: for each (object type, selection), the fields to produce and
     how to read and complete each; plans are kept in `plans`, shared by the executions of a document
-    when no directive depends on a variable."""
+    when no directive depends on a variable. Object plans (`object_plan`) add a compiled fill of the
+    plain fields (see `compile`) when `compiled`: worth its cost for plans a document keeps."""
 
     def __init__(
         self,
@@ -109,20 +111,36 @@ class Planner:
         operation: OperationDefinitionNode,
         fragments: dict[str, FragmentDefinitionNode],
         variable_values: Any,
-        plans: dict[Any, list[FieldPlan]],
+        plans: dict[Any, Any],
+        compiled: bool = True,
     ) -> None:
         self.schema = schema
         self.operation = operation
         self.fragments = fragments
         self.variable_values = variable_values
         self.plans = plans
+        self.compiled = compiled
+
+    def object_plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> ObjectPlan:
+        """The fields of objects of this type and selection, with the compiled fill of the plain ones."""
+        key = ("object", object_type.name, None if nodes is None else tuple(map(id, nodes)))
+        found = self.plans.get(key)
+        if found is None:
+            fields = self.plan(object_type, nodes)
+            if self.compiled:
+                found = compile_object_plan(object_type, fields, self.plan)
+            else:
+                found = ObjectPlan(fields, None, [field for field in fields if not field.is_typename])
+            self.plans[key] = found
+        return found  # type: ignore[no-any-return]
 
     def plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> list[FieldPlan]:
+        """The fields objects of this type and selection produce, in response order."""
         key = (object_type.name, None if nodes is None else tuple(map(id, nodes)))
         plan = self.plans.get(key)
         if plan is None:
             plan = self.plans[key] = self._build_plan(object_type, nodes)
-        return plan
+        return plan  # type: ignore[no-any-return]
 
     def _build_plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> list[FieldPlan]:
         selection_sets = [self.operation.selection_set] if nodes is None else [n.selection_set for n in nodes]

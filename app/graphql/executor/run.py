@@ -33,7 +33,7 @@ __all__ = ["FastExecutor", "Run"]
 
 PLAN_CACHE_SIZE = 500
 
-_DocumentEntry = tuple[DocumentNode, bool, dict[Any, list[FieldPlan]] | None]
+_DocumentEntry = tuple[DocumentNode, bool, dict[Any, Any] | None]
 
 
 class FastExecutor:
@@ -85,7 +85,7 @@ class Run:
         variable_values: Any,
         context_value: Any,
         root_value: Any,
-        shared_plans: dict[Any, list[FieldPlan]] | None,
+        shared_plans: dict[Any, Any] | None,
     ) -> None:
         self.schema = executor.schema
         self.operation = operation
@@ -96,7 +96,8 @@ class Run:
         self.context_value = context_value
         self.root_value = root_value
         plans = shared_plans if shared_plans is not None else {}
-        self.planner = Planner(self.schema, operation, self.fragments, variable_values, plans)
+        # plans made for one execution only are not worth compiling
+        self.planner = Planner(self.schema, operation, self.fragments, variable_values, plans, shared_plans is not None)
         self.arguments: dict[int, Any] = {}
         self.batch_arguments: dict[int, dict[str, Any]] = {}
         self.errors: list[GraphQLError] = []
@@ -130,7 +131,13 @@ class Run:
                 links = [link for link in links if link.alive()]
                 if not links:
                     continue
-            for plan in self.planner.plan(batch.object_type, batch.nodes):
+            object_plan = self.planner.object_plan(batch.object_type, batch.nodes)
+            if object_plan.fill is not None:
+                object_plan.fill(links, self, pending)
+                plans = object_plan.resolved
+            else:
+                plans = object_plan.fields
+            for plan in plans:
                 if plan.is_typename:
                     name = batch.object_type.name
                     for link in links:
@@ -156,23 +163,48 @@ class Run:
         """A default-resolver field for every object: `getattr`, as strawberry's default resolver does."""
         key = plan.key
         exact_type, valid = plan.leaf
-        complete = plan.complete
-        assert complete is not None
         for link in links:
-            container = link.container
             try:
                 value = getattr(link.source, attribute)
-                if type(value) is exact_type and valid(value):
-                    container[key] = value
-                    continue
-                if is_awaitable(value):
-                    container[key] = None
-                    pending.append(Pending(value, plan, link))
-                    continue
-                container[key] = complete(value, link, key, self)
             except Exception as error:
+                self.read_failed(plan, link, error)
+                continue
+            if type(value) is exact_type and valid(value):
+                link.container[key] = value
+            else:
+                self.take(plan, link, value, pending)
+
+    def take(self, plan: FieldPlan, link: Link, value: Any, pending: list[Pending]) -> None:
+        """Complete the value read for a plain field of one object (the generic path of compiled fills)."""
+        key = plan.key
+        container = link.container
+        try:
+            if is_awaitable(value):
                 container[key] = None
-                self.position_error(error, plan, link, key, plan.nonnull)
+                pending.append(Pending(value, plan, link))
+                return
+            assert plan.complete is not None
+            container[key] = plan.complete(value, link, key, self)
+        except Exception as error:
+            container[key] = None
+            self.position_error(error, plan, link, key, plan.nonnull)
+
+    def read_failed(self, plan: FieldPlan, link: Link, error: Exception) -> None:
+        """Reading a plain field of one object raised: its position is null, with the error."""
+        link.container[plan.key] = None
+        self.position_error(error, plan, link, plan.key, plan.nonnull)
+
+    def fill_generic(self, fields: list[tuple[FieldPlan, bool]], link: Link, pending: list[Pending]) -> None:
+        """What a compiled fill does for one object whose source is not of the type's own class: each compiled
+        field read and completed generically, `__typename`, and placeholders for the fields resolved later."""
+        for plan, compiled in fields:
+            if plan.is_typename:
+                link.container[plan.key] = link.type_name
+            elif compiled:
+                assert plan.attribute is not None
+                self._read_attribute(plan, plan.attribute, [link], pending)
+            else:
+                link.container[plan.key] = None
 
     def _resolve_field(
         self,
