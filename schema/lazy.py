@@ -39,8 +39,8 @@ class _ComputedOnce:
     """A non-data descriptor: the first read computes the value and stores it in the instance's dict,
     which later reads find first (as functools.cached_property, without its lock).
 
-    Readers compute from what the object wraps and nothing else, so the planned executor's compiled
-    fills may call the reader itself (`PURE_READER`) instead of going through the descriptor.
+    The reader is exposed as `PURE_READER`, so the planned executor's compiled code can do the same
+    (the cached value, else the reader's, cached) without the descriptor's call.
     """
 
     __slots__ = (PURE_READER, "name", "read")

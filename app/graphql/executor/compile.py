@@ -14,9 +14,10 @@ it does not expect (a value of another type, a null in a non-null position, an a
 raises) hands that field of that object, with the value already read, to the generic completion, which
 gives the specification's result or error. A source of an unexpected class goes the generic way whole.
 
-A type may mark a field's descriptor as a pure reader (`PURE_READER`: a function of the object giving the
-field's value, the same each call); the fill calls it instead of reading the attribute when the object has
-no value of that name cached (see `schema.lazy`).
+A type may mark a field's descriptor as a computed-once reader (`PURE_READER`: a function of the object
+giving the field's value, which the descriptor caches in the instance's `__dict__`); compiled code then
+does what the descriptor does without calling it: the cached value, or the reader's, cached (see
+`schema.lazy`). Every value is read once, as `getattr` would, so a fallback completes the same value.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ from app.graphql.executor.complete import MAX_INT, MIN_INT, STRAWBERRY_DEFINITIO
 if TYPE_CHECKING:
     from app.graphql.executor.plan import FieldPlan
 
-__all__ = ["PURE_READER", "Fallback", "ObjectPlan", "compile_object_plan"]
+__all__ = ["PURE_READER", "Build", "Fallback", "ObjectPlan", "compile_builder", "compile_object_plan"]
 
 # The attribute of a field descriptor that holds its pure reader (see the module docstring).
 PURE_READER = "__pure_reader__"
 
 Fill = Callable[[list[Any], Any, list[Any]], None]
+Build = Callable[[Any], dict[str, Any]]
 PlansOf = Callable[[GraphQLObjectType, list[FieldNode]], list["FieldPlan"]]
 
 # The checks of the built-in leaves whose values of one exact Python type are their own serialized form.
@@ -64,6 +66,9 @@ _EXACT_LEAVES: dict[Any, tuple[str, str]] = {
     GraphQLInt: ("int", "MIN_INT <= {v} <= MAX_INT"),
     GraphQLFloat: ("float", "ISFINITE({v})"),
 }
+
+
+_MISSING = object()
 
 
 class Fallback(Exception):
@@ -101,6 +106,16 @@ def compile_object_plan(object_type: GraphQLObjectType, fields: list[FieldPlan],
     return ObjectPlan(fields, fill, [field for field, done in zip(fields, compiled, strict=True) if not done])
 
 
+def compile_builder(object_type: GraphQLObjectType, nodes: list[FieldNode], plans_of: PlansOf) -> Build | None:
+    """A function completing a whole object of this type and selection from its source, when every field
+    of the selection compiles: `build(source)` gives the finished result dict, or raises (FALLBACK or the
+    error of a reader) for a source it does not complete itself. None when some field does not compile."""
+    compiler = _Compiler(plans_of)
+    if not compiler.value_compiles(object_type, nodes):
+        return None
+    return compiler.builder(object_type, nodes)
+
+
 class _Compiler:
     """Writes the source of one fill and the namespace its names refer to."""
 
@@ -112,6 +127,7 @@ class _Compiler:
             "MIN_INT": MIN_INT,
             "MAX_INT": MAX_INT,
             "ISFINITE": math.isfinite,
+            "MISSING": _MISSING,
         }
         self.lines: list[str] = []
         self.counter = 0
@@ -123,11 +139,12 @@ class _Compiler:
             return True
         if field.attribute is None or field.definition is None:
             return False
-        return self._value_compiles(field.definition.type, field.nodes)
+        return self.value_compiles(field.definition.type, field.nodes)
 
-    def _value_compiles(self, type_: Any, nodes: list[FieldNode]) -> bool:
+    def value_compiles(self, type_: Any, nodes: list[FieldNode]) -> bool:
+        """Whether values of this type (and selection, for objects) complete in compiled code."""
         if isinstance(type_, GraphQLNonNull | GraphQLList):
-            return self._value_compiles(type_.of_type, nodes)
+            return self.value_compiles(type_.of_type, nodes)
         if is_leaf_type(type_):
             return True
         if not is_object_type(type_):
@@ -157,15 +174,25 @@ class _Compiler:
                 self._line(2, f"c[{key}] = None")
             else:
                 self._top_field(index, field, origin)
+        return self._exec(f"<fill {type_name}>")["fill"]  # type: ignore[no-any-return]
+
+    def builder(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> Build:
+        """Compile the builder of one object type and selection (see `compile_builder`)."""
+        self._line(0, "def build(v):")
+        self._object(object_type, nodes, "v", "o", 1)
+        self._line(1, "return o")
+        return self._exec(f"<build {object_type.name}>")["build"]  # type: ignore[no-any-return]
+
+    def _exec(self, filename: str) -> dict[str, Any]:
         source = "\n".join(self.lines)
-        exec(compile(source, f"<fill {type_name}>", "exec"), ns)  # the code is generated from the schema alone
-        return ns["fill"]  # type: ignore[no-any-return]
+        exec(compile(source, filename, "exec"), self.namespace)  # the code is generated from the schema alone
+        return self.namespace
 
     def _top_field(self, index: int, field: FieldPlan, origin: type) -> None:
         key = repr(field.key)
         plan_name = self._constant(f"PLAN{index}", field)
         self._line(2, "try:")
-        self._line(3, f"v = {self._read(origin, field, 's', 'd')}")
+        self._read(origin, field, "s", "d", "v", 3)
         self._line(2, "except Exception as error:")
         self._line(3, f"c[{key}] = None")
         self._line(3, f"run.read_failed({plan_name}, link, error)")
@@ -179,19 +206,22 @@ class _Compiler:
         self._line(3, "else:")
         self._line(4, f"c[{key}] = o")
 
-    def _read(self, origin: type, field: FieldPlan, source: str, source_dict: str) -> str:
-        """An expression reading a field's value from `source`, an instance of `origin` whose `__dict__` is
-        in the local `source_dict`."""
+    def _read(self, origin: type, field: FieldPlan, source: str, source_dict: str, out: str, indent: int) -> None:
+        """Code reading a field's value from `source` (an instance of `origin` whose `__dict__` is in the local
+        `source_dict`) into `out`, as `getattr` would."""
         attribute = field.attribute
         assert attribute is not None
         reader = _pure_reader(origin, attribute)
         if reader is not None:
-            # a value cached on the instance (or set by its constructor) wins, as it does for getattr
+            # what the descriptor does, without its call: a value cached on the instance wins, and a computed
+            # one is cached, so a later read (the generic path's, after a fallback) gets the same value
             name = self._constant("READ", reader)
-            return f"{source_dict}[{attribute!r}] if {attribute!r} in {source_dict} else {name}({source})"
-        if attribute.isidentifier() and not keyword.iskeyword(attribute):
-            return f"{source}.{attribute}"
-        return f"getattr({source}, {attribute!r})"
+            self._line(indent, f"{out} = {source_dict}.get({attribute!r}, MISSING)")
+            self._line(indent, f"if {out} is MISSING: {out} = {source_dict}[{attribute!r}] = {name}({source})")
+        elif attribute.isidentifier() and not keyword.iskeyword(attribute):
+            self._line(indent, f"{out} = {source}.{attribute}")
+        else:
+            self._line(indent, f"{out} = getattr({source}, {attribute!r})")
 
     def _value(self, type_: Any, nodes: list[FieldNode], value: str, out: str, indent: int) -> None:
         """Code completing the value in `value` for `type_` into `out`, raising FALLBACK where unsure."""
@@ -248,7 +278,7 @@ class _Compiler:
                 continue
             assert field.definition is not None
             read, completed = self._local("read"), self._local("value")
-            self._line(indent, f"{read} = {self._read(origin, field, value, source_dict)}")
+            self._read(origin, field, value, source_dict, read, indent)
             self._value(field.definition.type, field.nodes, read, completed, indent)
             entries.append(f"{field.key!r}: {completed}")
         self._line(indent, f"{out} = {{{', '.join(entries)}}}")

@@ -142,8 +142,10 @@ class Completers:
     completers report their items' errors themselves, since an item is a position of its own.
     """
 
-    def __init__(self, plan: FieldPlan) -> None:
+    def __init__(self, plan: FieldPlan, builders: Callable[[GraphQLObjectType, Any], Any] | None = None) -> None:
         self.plan = plan
+        # builders(object_type, nodes): the compiled builder of whole objects of that selection, or None
+        self.builders = builders
 
     def build(self, type_: Any, nonnull: bool) -> Completer:
         """The completer of `type_` at a position that is non-null when `nonnull`."""
@@ -206,10 +208,24 @@ class Completers:
         is_type_of = object_type.is_type_of
         # strawberry's generated checks never read the info; an info is built only for hand-written ones
         needs_info = is_type_of is not None and not _ignores_info(is_type_of)
+        builders = self.builders
+        build: Any = None if builders is None else _NOT_YET
 
         def complete_object(value: Any, link: Link, key: str | int, run: Run) -> Any:
+            nonlocal build
             if value is None or value is Undefined:
                 return None
+            if build is not None and type(value) is origin:
+                # an object whose whole selection is compiled is finished here, without a place in the next
+                # level; the builder has no side effects, so on anything unexpected the generic path redoes it
+                if build is _NOT_YET:
+                    assert builders is not None
+                    build = builders(object_type, plan.nodes)
+                if build is not None:
+                    try:
+                        return build(value)
+                    except Exception:  # the generic completion below reports the error, if any
+                        pass
             if is_type_of is not None and type(value) is not origin:
                 info = run.info(plan, path_at(link, key)) if needs_info else None
                 if not is_type_of(value, info):  # type: ignore[arg-type]
@@ -238,6 +254,9 @@ class Completers:
             return complete(value, link, key, run)
 
         return complete_abstract
+
+
+_NOT_YET = object()  # a builder not looked up yet
 
 
 def _leaf_completer(leaf_type: Any) -> Completer:

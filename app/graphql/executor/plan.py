@@ -25,7 +25,7 @@ from graphql import (
 from graphql.execution.values import get_directive_values
 from graphql.utilities import type_from_ast
 
-from app.graphql.executor.compile import ObjectPlan, compile_object_plan
+from app.graphql.executor.compile import Build, ObjectPlan, compile_builder, compile_object_plan
 from app.graphql.executor.complete import STRAWBERRY_DEFINITION, Completer, Completers, NoType, fast_leaf, never
 
 __all__ = ["BATCH_METADATA_KEY", "UNSUPPORTED_DIRECTIVES", "FieldPlan", "Planner", "scan_directives"]
@@ -134,6 +134,13 @@ class Planner:
             self.plans[key] = found
         return found  # type: ignore[no-any-return]
 
+    def builder(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> Build | None:
+        """The compiled builder of whole objects of this type and selection, if every field compiles."""
+        key = ("build", object_type.name, tuple(map(id, nodes)))
+        if key not in self.plans:
+            self.plans[key] = compile_builder(object_type, nodes, self.plan)
+        return self.plans[key]  # type: ignore[no-any-return]
+
     def plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> list[FieldPlan]:
         """The fields objects of this type and selection produce, in response order."""
         key = (object_type.name, None if nodes is None else tuple(map(id, nodes)))
@@ -212,6 +219,6 @@ class Planner:
         if definition is not None:
             return_type: Any = definition.type
             plan.nonnull = is_non_null_type(return_type)
-            plan.complete = Completers(plan).build(return_type, False)
+            plan.complete = Completers(plan, self.builder if self.compiled else None).build(return_type, False)
             plan.leaf = fast_leaf(return_type)
         return plan
