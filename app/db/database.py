@@ -36,6 +36,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
+from app.db.driver_reads import DriverReads
 from app.settings import Settings
 
 __all__ = [
@@ -94,6 +95,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
     _ping_idle_connections(engine)
     return engine
+
+
+# Where an engine keeps its DriverReads: on the engine itself, so both go in one collection (kept in a
+# weak mapping instead, the compiled statements would outlive a dropped engine by one collector pass).
+_DRIVER_READS_ATTRIBUTE = "_storefront_driver_reads"
+
+
+def driver_reads_of(engine: AsyncEngine) -> DriverReads | None:
+    """The compiled reads of an asyncpg engine, shared by its requests; None for other drivers."""
+    if engine.dialect.driver != "asyncpg":
+        return None
+    found: DriverReads | None = getattr(engine.sync_engine, _DRIVER_READS_ATTRIBUTE, None)
+    if found is None:
+        found = DriverReads(engine.dialect)
+        setattr(engine.sync_engine, _DRIVER_READS_ATTRIBUTE, found)
+    return found
 
 
 def _ping_idle_connections(engine: AsyncEngine) -> None:
@@ -199,13 +216,34 @@ class RequestDatabase:
         self._closed = False
         self._transactions: list[Transaction] = []
         self._rollback_listeners: list[Callable[[], None]] = []
+        self._driver_reads = driver_reads_of(engine)
+        self._asyncpg: Any = None  # on PostgreSQL, the driver's connection, for `_driver_fetch`
 
     # -- statements ----------------------------------------------------------------------------
 
     async def fetch_all(self, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row]:
-        """Run one statement and return all its rows (inside the open transaction, if there is one)."""
+        """Run one statement and return all its rows (inside the open transaction, if there is one).
+
+        On PostgreSQL a read outside a transaction goes straight through asyncpg when it can (see
+        `app.db.driver_reads`); its rows read like SQLAlchemy's: `row.column`, `row[0]`, `row._mapping`.
+        """
         async with self._lock:
+            if self._driver_reads is not None and not self._transactions:
+                rows = await self._run(lambda connection: self._driver_fetch(connection, statement, params or {}))
+                if rows is not None:
+                    return rows  # type: ignore[return-value]
             return (await self._execute(statement, params)).all()
+
+    async def _driver_fetch(self, connection: AsyncConnection, statement: Executable, params: dict[str, Any]) -> Any:
+        assert self._driver_reads is not None and self._asyncpg is not None
+        sync_connection = connection.sync_connection
+        assert sync_connection is not None
+        try:
+            return await self._driver_reads.fetch(sync_connection, self._asyncpg, statement, params)
+        except exc.DBAPIError as error:
+            if error.connection_invalidated:
+                self._interrupted = True  # the connection died: `close` discards it, as SQLAlchemy would
+            raise
 
     async def execute(self, statement: Executable, params: dict[str, Any] | None = None) -> int:
         """Run one write (INSERT, UPDATE, DELETE) inside the open transaction; the number of rows it touched.
@@ -423,6 +461,8 @@ class RequestDatabase:
         connection = self._connection = await self._engine.connect()
         if self.dialect == "postgresql":
             await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if self._driver_reads is not None:
+                self._asyncpg = (await connection.get_raw_connection()).driver_connection
         elif self.dialect == "sqlite":
             raw = await connection.get_raw_connection()
             self._sqlite = raw.driver_connection._conn  # type: ignore[union-attr]  # aiosqlite's sqlite3 connection
