@@ -17,6 +17,8 @@ __all__ = ["LazyFields", "lazy_fields"]
 
 T = TypeVar("T", bound=type)
 
+_new = object.__new__
+
 
 class LazyFields:
     """Base for strawberry types whose fields are computed by `READERS[name](self)` on first read.
@@ -30,8 +32,8 @@ class LazyFields:
     @classmethod
     def wrap(cls, **attributes: Any) -> Self:
         """An instance holding only `attributes` (the private state its readers need)."""
-        instance = cls.__new__(cls)
-        instance.__dict__.update(attributes)
+        instance = _new(cls)
+        instance.__dict__ = attributes  # the call's own keyword dict: adopted, not copied
         return instance
 
 

@@ -19,6 +19,7 @@ import strawberry
 from graphql.pyutils import Undefined
 from strawberry.schema.config import StrawberryConfig
 
+from app.graphql.executor import inline_object
 from schema.lazy import LazyFields, lazy_fields
 
 __all__ = ["PLAIN", "TROUBLES"]
@@ -41,6 +42,9 @@ TROUBLES = (
     "undefined amount",
     "null amount in price",
     "code without a serialized form",
+    "no cost",
+    "raising cost",
+    "cost in text cents",
     "none",
 )
 
@@ -113,6 +117,32 @@ def _price(thing: Any) -> Any:
     return kind(amount=amount, currency="EUR", cents=thing.n * 100, label=None if thing.n % 2 else "sale")
 
 
+def _cost_amount(thing: Any) -> Decimal | None:
+    if _trouble(thing, "raising cost"):
+        raise ValueError("no cost")
+    return None if _trouble(thing, "no cost") else Decimal(thing.n) * 3
+
+
+def _cost_cents(thing: Any) -> Any:
+    return "300" if _trouble(thing, "cost in text cents") else thing.n * 300
+
+
+def _cost(thing: Any) -> Price | None:
+    amount = _cost_amount(thing)
+    return None if amount is None else Price(amount=amount, currency="USD", cents=_cost_cents(thing), label=None)
+
+
+# A Price made from the thing's own values, declared inline: compiled code never makes the Price.
+_COST = inline_object(
+    _cost,
+    present=lambda thing: _cost_amount(thing) is not None,
+    amount=_cost_amount,
+    currency=lambda _thing: "USD",
+    cents=_cost_cents,
+    label=lambda _thing: None,
+)
+
+
 @lazy_fields
 @strawberry.type(description="A thing with plain fields of every kind.")
 class Thing(LazyFields):
@@ -127,6 +157,8 @@ class Thing(LazyFields):
         "maybe_price": lambda thing: None if thing.n % 3 else _price(thing),
         "tags": lambda thing: ["a", None] if _trouble(thing, "null in tags") else ["a", str(thing.n)],
         "inner": lambda thing: Inner(name=f"inner {thing.n}", prices=[_price(thing), _price(thing)]),
+        "cost": _COST,
+        "total": _COST,
         "code": lambda thing: "" if _trouble(thing, "code without a serialized form") else f"c{thing.n}",
         "created_at": lambda thing: datetime(2026, 1, 1 + thing.n, tzinfo=UTC),
     }
@@ -141,6 +173,8 @@ class Thing(LazyFields):
     maybe_price: Price | None = strawberry.field(description="Perhaps a price.")
     tags: list[str] | None = strawberry.field(description="Tags.")
     inner: Inner = strawberry.field(description="An inner object.")
+    cost: Price | None = strawberry.field(description="A price made inline from the thing's values.")
+    total: Price = strawberry.field(description="The same, where it must be there.")
     code: Code = strawberry.field(description="A code.")
     created_at: datetime = strawberry.field(description="When.")
 

@@ -31,12 +31,13 @@ does) must run in a task of its own; `RequestDatabase` does so for the pool chec
 The package, by concern: `plan` (fields collected and planned per object type and selection, cached per
 document), `complete` (result positions, value completion, null propagation), `settle` (driving a level's
 awaitables without a task each, and cancelling them) and `run` (the executor and one execution, level by
-level).
+level), with `compile` (the plain fields of a selection written by code generated once per plan).
 """
 
 from __future__ import annotations
 
+from app.graphql.executor.compile import inline_object
 from app.graphql.executor.plan import BATCH_METADATA_KEY
 from app.graphql.executor.run import FastExecutor
 
-__all__ = ["BATCH_METADATA_KEY", "FastExecutor"]
+__all__ = ["BATCH_METADATA_KEY", "FastExecutor", "inline_object"]

@@ -49,7 +49,16 @@ from app.graphql.executor.complete import MAX_INT, MIN_INT, STRAWBERRY_DEFINITIO
 if TYPE_CHECKING:
     from app.graphql.executor.plan import FieldPlan
 
-__all__ = ["PURE_READER", "Build", "Fallback", "ObjectPlan", "compile_builder", "compile_object_plan"]
+__all__ = [
+    "PURE_READER",
+    "Build",
+    "Fallback",
+    "Inline",
+    "ObjectPlan",
+    "compile_builder",
+    "compile_object_plan",
+    "inline_object",
+]
 
 # The attribute of a field descriptor that holds its pure reader (see the module docstring).
 PURE_READER = "__pure_reader__"
@@ -69,6 +78,32 @@ _EXACT_LEAVES: dict[Any, tuple[str, str]] = {
 
 
 _MISSING = object()
+
+# The attribute of a pure reader that declares its object value inline (see `inline_object`).
+INLINE = "__inline_object__"
+
+
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """How the fields of an object a reader makes are read from the reader's own source (see `inline_object`)."""
+
+    fields: dict[str, Callable[[Any], Any]]  # the object's field (Python name) -> reader of the parent source
+    present: Callable[[Any], bool] | None  # whether the reader gives an object at all (None: always)
+
+
+def inline_object(
+    reader: Callable[[Any], Any], present: Callable[[Any], bool] | None = None, **fields: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """Declare that `reader` (a pure reader of an object-valued field) makes an object whose fields are
+    `fields[name](source)` of the reader's own source, or None where `present(source)` is false.
+
+    Compiled code then writes the object's fields straight from the source and never makes the object
+    (a price's Money per variant), while the generic path and the reference executor call `reader`.
+    The declaration must describe what `reader` returns; build both from the same functions.
+    """
+    setattr(reader, INLINE, Inline(dict(fields), present))
+    return reader
+
 
 
 class Fallback(Exception):
@@ -191,6 +226,16 @@ class _Compiler:
     def _top_field(self, index: int, field: FieldPlan, origin: type) -> None:
         key = repr(field.key)
         plan_name = self._constant(f"PLAN{index}", field)
+        inline = self._inline(origin, field)
+        if inline is not None:
+            # completed from the source's own values; on anything unexpected the generic path reads the field
+            self._line(2, "try:")
+            self._inline_value(field, inline, "s", "o", 3)
+            self._line(2, "except Exception:")
+            self._line(3, f"run.read_plain({plan_name}, link, pending)")
+            self._line(2, "else:")
+            self._line(3, f"c[{key}] = o")
+            return
         self._line(2, "try:")
         self._read(origin, field, "s", "d", "v", 3)
         self._line(2, "except Exception as error:")
@@ -205,6 +250,47 @@ class _Compiler:
         self._line(4, f"run.take({plan_name}, link, v, pending)")
         self._line(3, "else:")
         self._line(4, f"c[{key}] = o")
+
+    def _inline(self, origin: type, field: FieldPlan) -> Inline | None:
+        """The inline declaration of an object-valued field whose selected fields it all covers, if any."""
+        reader = _pure_reader(origin, field.attribute) if field.attribute else None
+        inline: Inline | None = getattr(reader, INLINE, None)
+        if inline is None or field.definition is None:
+            return None
+        object_type = field.definition.type
+        if isinstance(object_type, GraphQLNonNull):
+            object_type = object_type.of_type
+        if not is_object_type(object_type):
+            return None
+        fields = self.plans_of(object_type, field.nodes)
+        covered = all(child.is_typename or child.attribute in inline.fields for child in fields)
+        return inline if covered else None
+
+    def _inline_value(self, field: FieldPlan, inline: Inline, source: str, out: str, indent: int) -> None:
+        """Code completing an inline object field straight from its parent `source` (see `inline_object`)."""
+        assert field.definition is not None
+        type_: Any = field.definition.type
+        nonnull = isinstance(type_, GraphQLNonNull)
+        object_type: Any = type_.of_type if nonnull else type_
+        if inline.present is not None:
+            present = self._constant("PRESENT", inline.present)
+            if nonnull:
+                self._line(indent, f"if not {present}({source}): raise FALLBACK")
+            else:
+                self._line(indent, f"if not {present}({source}): {out} = None")
+                self._line(indent, "else:")
+                indent += 1
+        entries: list[str] = []
+        for child in self.plans_of(object_type, field.nodes):
+            if child.is_typename:
+                entries.append(f"{child.key!r}: {object_type.name!r}")
+                continue
+            assert child.definition is not None and child.attribute is not None
+            read, completed = self._local("read"), self._local("value")
+            self._line(indent, f"{read} = {self._constant('INLINE', inline.fields[child.attribute])}({source})")
+            self._value(child.definition.type, child.nodes, read, completed, indent)
+            entries.append(f"{child.key!r}: {completed}")
+        self._line(indent, f"{out} = {{{', '.join(entries)}}}")
 
     def _read(self, origin: type, field: FieldPlan, source: str, source_dict: str, out: str, indent: int) -> None:
         """Code reading a field's value from `source` (an instance of `origin` whose `__dict__` is in the local
@@ -278,8 +364,12 @@ class _Compiler:
                 continue
             assert field.definition is not None
             read, completed = self._local("read"), self._local("value")
-            self._read(origin, field, value, source_dict, read, indent)
-            self._value(field.definition.type, field.nodes, read, completed, indent)
+            inline = self._inline(origin, field)
+            if inline is not None:
+                self._inline_value(field, inline, value, completed, indent)
+            else:
+                self._read(origin, field, value, source_dict, read, indent)
+                self._value(field.definition.type, field.nodes, read, completed, indent)
             entries.append(f"{field.key!r}: {completed}")
         self._line(indent, f"{out} = {{{', '.join(entries)}}}")
 

@@ -189,6 +189,11 @@ class Run:
             container[key] = None
             self.position_error(error, plan, link, key, plan.nonnull)
 
+    def read_plain(self, plan: FieldPlan, link: Link, pending: list[Pending]) -> None:
+        """Read and complete a plain field of one object the generic way (a compiled fill's fallback)."""
+        assert plan.attribute is not None
+        self._read_attribute(plan, plan.attribute, [link], pending)
+
     def read_failed(self, plan: FieldPlan, link: Link, error: Exception) -> None:
         """Reading a plain field of one object raised: its position is null, with the error."""
         link.container[plan.key] = None
