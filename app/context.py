@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.db.database import RequestDatabase
@@ -22,6 +23,12 @@ class Context:
     request: Any = None
     viewer: Any = None
     request_id: str = ""
+    # per object type, the row columns the executing document reads (see app.graphql.columns)
+    columns: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def columns_of(self, type_name: str) -> frozenset[str] | None:
+        """The columns of rows of this object type the document reads; None for every column."""
+        return self.columns.get(type_name)
 
     @classmethod
     def for_request(cls, settings: Settings, db: RequestDatabase, request: Any = None, request_id: str = "") -> Context:

@@ -18,6 +18,7 @@ from app.catalog.loaders import (
     ProductBySlugLoader,
     ProductCountByCategoryLoader,
     ProductPageByCategoryLoader,
+    ProjectedLoader,
     RatingByProductLoader,
     ReviewPageByProductLoader,
     VariantAggregatesByProductLoader,
@@ -138,9 +139,12 @@ async def products(ctx: Context, request: ProductQuery) -> PageOfRows:
     keyset = _sort(request.sort_key, request.reverse)
     conditions = product_conditions(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
-    rows = await ctx.db.fetch_all(keyset_page(sql.filtered_products(conditions), keyset, window))
+    columns = ctx.columns_of("Product")
+    rows = await ctx.db.fetch_all(
+        keyset_page(sql.filtered_products(conditions, columns, *keyset.column_keys()), keyset, window)
+    )
     for row in rows:
-        ctx.loaders.get(ProductByIdLoader).prime(row.id, row)
+        ctx.loaders.get(ProductByIdLoader, columns).prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.products_count(conditions)))[0][0]
@@ -170,9 +174,10 @@ async def _by_id_or_slug(
     is not an error (clients drop a response with errors). Malformed input is: UserInputError."""
     if (id is None) == (slug is None):
         raise UserInputError("Pass exactly one of `id` and `slug`", field="id")
+    columns = ctx.columns_of(type_name)
     if id is not None:
-        return await ctx.loaders.get(by_id).load(decode_global_id(id, expected=type_name)[1])
-    return await ctx.loaders.get(by_slug).load(slug) if _possible_slug(slug) else None
+        return await ctx.loaders.get(by_id, columns).load(decode_global_id(id, expected=type_name)[1])
+    return await ctx.loaders.get(by_slug, columns).load(slug) if _possible_slug(slug) else None
 
 
 async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> PageOfRows:
@@ -183,8 +188,8 @@ async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> P
     if top_level:
         base = base.where(sql.categories.c.parent_id.is_(None))
     rows = await ctx.db.fetch_all(keyset_page(base, keyset, window))
-    for row in rows:
-        ctx.loaders.get(CategoryByIdLoader).prime(row.id, row)
+    for row in rows:  # every column: they fit any query's loader of categories
+        ctx.loaders.get(CategoryByIdLoader, ctx.columns_of("Category")).prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.row_count(base)))[0][0]
@@ -196,7 +201,11 @@ async def node(ctx: Context, id: str) -> tuple[NodeType, Any] | None:
     """The (registered type, row) an opaque ID names, or None when it does not exist or is not visible."""
     type_name, pk = decode_global_id(id)
     found = registry.NODE_TYPES[type_name]
-    row = await ctx.loaders.get(found.loader).load(pk)
+    if issubclass(found.loader, ProjectedLoader):
+        loader = ctx.loaders.get(found.loader, ctx.columns_of(type_name))
+    else:
+        loader = ctx.loaders.get(found.loader)
+    row = await loader.load(pk)
     return None if row is None else (found, row)
 
 
@@ -214,7 +223,8 @@ async def category_products(ctx: Context, row: Any, request: ProductQuery) -> Pa
     keyset = _sort(request.sort_key, request.reverse)
     conditions = product_conditions(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
-    page = await ctx.loaders.get(ProductPageByCategoryLoader, window, conditions, keyset).load(row.id)
+    columns = ctx.columns_of("Product")
+    page = await ctx.loaders.get(ProductPageByCategoryLoader, window, conditions, keyset, columns).load(row.id)
 
     def count() -> Awaitable[int]:
         return ctx.loaders.get(ProductCountByCategoryLoader, conditions).load(row.id)
@@ -268,24 +278,33 @@ async def _load_each(loader: BaseLoader, keys: list[Any]) -> list[Any]:
     return [None if key is None else next(found) for key in keys]
 
 
+def _categories_by_id(ctx: Context) -> CategoryByIdLoader:
+    return ctx.loaders.get(CategoryByIdLoader, ctx.columns_of("Category"))
+
+
 def products_categories(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """The category of each product (None when it has none)."""
-    return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.category_id for row in rows])
+    return _load_each(
+        ctx.loaders.get(CategoryByIdLoader, ctx.columns_of("Category")), [row.category_id for row in rows]
+    )
 
 
 def categories_parents(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """The parent of each category (None at the top of the tree)."""
-    return _load_each(ctx.loaders.get(CategoryByIdLoader), [row.parent_id for row in rows])
+    return _load_each(_categories_by_id(ctx), [row.parent_id for row in rows])
 
 
 def categories_children(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """The child categories of each category, by position."""
-    return _load_each(ctx.loaders.get(ChildCategoriesByParentLoader), [row.id for row in rows])
+    loader = ctx.loaders.get(ChildCategoriesByParentLoader, ctx.columns_of("Category"))
+    return _load_each(loader, [row.id for row in rows])
 
 
 def products_variants(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """Every variant of each product, by position."""
-    return _load_each(ctx.loaders.get(VariantsByProductLoader), [row.id for row in rows])
+    return _load_each(
+        ctx.loaders.get(VariantsByProductLoader, ctx.columns_of("ProductVariant")), [row.id for row in rows]
+    )
 
 
 def products_variant_summaries(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
@@ -313,4 +332,4 @@ async def products_featured_images(ctx: Context, rows: list[Any]) -> list[Any]:
 
 def variants_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """The product each variant belongs to."""
-    return _load_each(ctx.loaders.get(ProductByIdLoader), [row.product_id for row in rows])
+    return _load_each(ctx.loaders.get(ProductByIdLoader, ctx.columns_of("Product")), [row.product_id for row in rows])

@@ -22,10 +22,11 @@ from app.catalog.loaders import (
 )
 from app.db.ids import encode_global_id
 from app.db.pagination import PageArgs
+from app.graphql.columns import COLUMNS_METADATA_KEY, READS_COLUMNS, reads
 from app.graphql.executor import BATCH_METADATA_KEY, inline_object
 from resolvers import catalog
 from schema.fields import relation
-from schema.lazy import LazyFields, lazy_fields
+from schema.lazy import LazyFields, Readers, lazy_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type, to_node
 
 __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review"]
@@ -36,11 +37,17 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _row_readers(type_name: str, *columns: str, **computed: Callable[[Any], Any]) -> dict[str, Any]:
-    """Readers of a row view's fields: its global ID, the row's columns of the same name, and `computed`."""
+def _row_readers(type_name: str, *columns: str, **computed: Callable[[Any], Any]) -> Readers:
+    """Readers of a row view's fields: its global ID, the row's columns of the same name, and `computed`,
+    each declaring the columns it reads (`reads`), so loaders select only what a query shows."""
     readers: dict[str, Callable[[Any], Any]] = {column: attrgetter(f"row.{column}") for column in columns}
-    readers["id"] = lambda view: encode_global_id(type_name, view.row.id)
-    return {**readers, **computed}
+    declared = {column: (column,) for column in columns}
+    readers["id"], declared["id"] = (lambda view: encode_global_id(type_name, view.row.id)), ("id",)
+    for name, reader in computed.items():
+        if getattr(reader, READS_COLUMNS, None) is None:
+            raise TypeError(f"{type_name}.{name}: declare the columns its reader reads with reads(...)")
+        readers[name] = reader
+    return Readers(readers, declared)
 
 
 def _image_urls(context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[str]:
@@ -56,10 +63,13 @@ class Money:
     currency_code: str = strawberry.field(description="The ISO 4217 currency code, e.g. USD.")
 
 
-def _money_reader(amount: Callable[[Any], Decimal | None]) -> Callable[[Any], Money | None]:
-    """The reader of a Money field of a view with a `currency_code`: null without an amount. Declared inline,
-    so compiled completion writes `{amount currencyCode}` from the view and makes no Money per row."""
+def _money_reader(column: str) -> Callable[[Any], Money | None]:
+    """The reader of a Money field from a row column of a view with a `currency_code`: null without an
+    amount. Declared inline, so compiled completion writes `{amount currencyCode}` from the view and makes
+    no Money per row."""
+    amount = attrgetter(f"row.{column}")
 
+    @reads(column)
     def read(view: Any) -> Money | None:
         value = amount(view)
         return None if value is None else Money(amount=value, currency_code=view.currency_code)
@@ -148,15 +158,19 @@ class Category(LazyFields, Node):
         """The GraphQL view of a category row."""
         return cls.wrap(row=row)
 
-    @relation(catalog.categories_parents, description="The parent category; null at the top of the tree.")
+    @relation(
+        catalog.categories_parents,
+        columns=("parent_id",),
+        description="The parent category; null at the top of the tree.",
+    )
     def parent(context: Any, row: Any) -> Category | None:
         return _maybe(Category, row)
 
-    @relation(catalog.categories_children, description="The direct subcategories, by position.")
+    @relation(catalog.categories_children, columns=("id",), description="The direct subcategories, by position.")
     def children(context: Any, rows: list[Any]) -> list[Category]:
         return [Category.from_row(row) for row in rows]
 
-    @connection(description="Visible products in this category and all its subcategories.")
+    @connection(columns=("id",), description="Visible products in this category and all its subcategories.")
     async def products(
         self,
         info: Info,
@@ -187,7 +201,7 @@ class Image(LazyFields, Node):
 
     @strawberry.field(
         description="The image URL, resized by the image CDN to fit the given box.",
-        metadata={BATCH_METADATA_KEY: _image_urls},
+        metadata={BATCH_METADATA_KEY: _image_urls, COLUMNS_METADATA_KEY: ("url",)},
     )
     def url(
         self,
@@ -206,11 +220,11 @@ class ProductVariant(LazyFields, Node):
         "ProductVariant",
         "sku",
         "title",
-        selected_options=lambda view: _options(orjson.loads(view.row.selected_options)),
-        quantity_available=attrgetter("row.stock_quantity"),
-        available_for_sale=lambda view: view.row.stock_quantity > 0,
-        price=_money_reader(attrgetter("row.price")),
-        compare_at_price=_money_reader(attrgetter("row.compare_at_price")),
+        selected_options=reads("selected_options")(lambda view: _options(orjson.loads(view.row.selected_options))),
+        quantity_available=reads("stock_quantity")(lambda view: view.row.stock_quantity),
+        available_for_sale=reads("stock_quantity")(lambda view: view.row.stock_quantity > 0),
+        price=_money_reader("price"),
+        compare_at_price=_money_reader("compare_at_price"),
     )
     row: strawberry.Private[Any]
     currency_code: strawberry.Private[str]
@@ -229,7 +243,7 @@ class ProductVariant(LazyFields, Node):
         """The GraphQL view of a variant row, its prices in the store's currency."""
         return cls.wrap(row=row, currency_code=currency_code)
 
-    @relation(catalog.variants_products, description="The product this variant belongs to.")
+    @relation(catalog.variants_products, columns=("product_id",), description="The product this variant belongs to.")
     def product(context: Any, row: Any) -> Product:
         return Product.from_row(row)
 
@@ -243,8 +257,8 @@ class Review(LazyFields, Node):
         "rating",
         "title",
         "body",
-        created_at=lambda view: _utc(view.row.created_at),
-        author=lambda view: ReviewAuthor(display_name=view.row.author_display_name),
+        created_at=reads("created_at")(lambda view: _utc(view.row.created_at)),
+        author=reads("author_display_name")(lambda view: ReviewAuthor(display_name=view.row.author_display_name)),
     )
     row: strawberry.Private[Any]
     rating: int = strawberry.field(description="The rating from 1 to 5.")
@@ -269,9 +283,9 @@ class Product(LazyFields, Node):
         "title",
         "description",
         "vendor",
-        tags=lambda view: orjson.loads(view.row.tags),
-        created_at=lambda view: _utc(view.row.created_at),
-        updated_at=lambda view: _utc(view.row.updated_at),
+        tags=reads("tags")(lambda view: orjson.loads(view.row.tags)),
+        created_at=reads("created_at")(lambda view: _utc(view.row.created_at)),
+        updated_at=reads("updated_at")(lambda view: _utc(view.row.updated_at)),
     )
     row: strawberry.Private[Any]
     slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. merino-crew-sweater.")
@@ -288,31 +302,38 @@ class Product(LazyFields, Node):
         return cls.wrap(row=row)
 
     @relation(
-        catalog.products_categories, description="The category the product is filed under; null when uncategorised."
+        catalog.products_categories,
+        columns=("category_id",),
+        description="The category the product is filed under; null when uncategorised.",
     )
     def category(context: Any, row: Any) -> Category | None:
         return _maybe(Category, row)
 
-    @relation(catalog.products_variants, description="Every variant, by position.")
+    @relation(catalog.products_variants, columns=("id",), description="Every variant, by position.")
     def variants(context: Any, rows: list[Any]) -> list[ProductVariant]:
         return _variants(context, rows)
 
     @relation(
         catalog.products_variant_summaries,
+        columns=("id",),
         description="The lowest and highest variant price; null when there are no variants.",
     )
     def price_range(context: Any, summary: Any) -> ProductPriceRange | None:
         return _price_range(context, summary)
 
-    @relation(catalog.products_variant_summaries, description="Whether any variant is in stock.")
+    @relation(catalog.products_variant_summaries, columns=("id",), description="Whether any variant is in stock.")
     def available_for_sale(context: Any, summary: Any) -> bool:
         return _in_stock(summary)
 
-    @relation(catalog.products_featured_images, description="The first image, for listings; null when there are none.")
+    @relation(
+        catalog.products_featured_images,
+        columns=("id",),
+        description="The first image, for listings; null when there are none.",
+    )
     def featured_image(context: Any, row: Any) -> Image | None:
         return _maybe(Image, row)
 
-    @relation(catalog.products_images, description="The first images, by position.")
+    @relation(catalog.products_images, columns=("id",), description="The first images, by position.")
     def images(
         context: Any,
         rows: list[Any],
@@ -320,11 +341,11 @@ class Product(LazyFields, Node):
     ) -> list[Image]:
         return [Image.from_row(row) for row in rows]
 
-    @relation(catalog.products_ratings, description="The average rating and the number of reviews.")
+    @relation(catalog.products_ratings, columns=("id",), description="The average rating and the number of reviews.")
     def rating(context: Any, found: Any) -> ProductRating:
         return _rating(found)
 
-    @connection(description="The product's reviews, newest first.")
+    @connection(columns=("id",), description="The product's reviews, newest first.")
     async def reviews(self, info: Info, page: PageArgs) -> Connection[Review]:
         return connection_from(await catalog.product_reviews(info.context, self.row, page), Review.from_row)
 
@@ -365,8 +386,6 @@ def _price_range(ctx: Any, summary: Any) -> ProductPriceRange | None:
 
 def _options(options: list[dict[str, str]]) -> list[SelectedOption]:
     return [SelectedOption(name=option["name"], value=option["value"]) for option in options]
-
-
 
 
 def _in_stock(summary: Any) -> bool:
@@ -413,7 +432,7 @@ class CatalogQuery:
     ) -> Product | None:
         return _maybe(Product, await catalog.product(info.context, id=id, slug=slug))
 
-    @connection(description="Visible products, filtered and sorted, with keyset cursors.")
+    @connection(columns=(), description="Visible products, filtered and sorted, with keyset cursors.")
     async def products(
         self,
         info: Info,
@@ -434,7 +453,7 @@ class CatalogQuery:
     ) -> Category | None:
         return _maybe(Category, await catalog.category(info.context, id=id, slug=slug))
 
-    @connection(description="Categories by position; only the top of the tree with `topLevel: true`.")
+    @connection(columns=(), description="Categories by position; only the top of the tree with `topLevel: true`.")
     async def categories(
         self,
         info: Info,

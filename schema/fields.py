@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry import Info
 
+from app.graphql.columns import COLUMNS_METADATA_KEY
 from app.graphql.executor import BATCH_METADATA_KEY
 
 __all__ = ["relation"]
@@ -17,8 +18,13 @@ _SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _INFO = inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info)
 
 
-def relation(load: Callable[..., Awaitable[list[Any]]], *, description: str) -> Callable[[Callable[..., Any]], Any]:
+def relation(
+    load: Callable[..., Awaitable[list[Any]]], *, columns: tuple[str, ...], description: str
+) -> Callable[[Callable[..., Any]], Any]:
     """Declare a relation field of a type that wraps a `row`, from its per-level loader and its conversion.
+
+    `columns` names the parent row's columns `load` reads (its keys), so loaders of the parent type select
+    them whenever the field is asked for (see app.graphql.columns).
 
     `load(context, rows, **arguments)` gives what the field holds for each parent row, in order; the decorated
     `convert(context, value, **arguments)` turns one loaded value into the field's value. The parameters of
@@ -50,6 +56,7 @@ def relation(load: Callable[..., Awaitable[list[Any]]], *, description: str) -> 
         resolve.__signature__ = signature.replace(parameters=[_SELF, _INFO, *arguments])  # type: ignore[attr-defined]
         resolve.__name__, resolve.__qualname__ = convert.__name__, convert.__qualname__
         resolve.__module__ = convert.__module__
-        return strawberry.field(resolver=resolve, description=description, metadata={BATCH_METADATA_KEY: batch})
+        metadata = {BATCH_METADATA_KEY: batch, COLUMNS_METADATA_KEY: columns}
+        return strawberry.field(resolver=resolve, description=description, metadata=metadata)
 
     return declare

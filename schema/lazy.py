@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
+from app.graphql.columns import READS_COLUMNS
 from app.graphql.executor.compile import PURE_READER
 
-__all__ = ["LazyFields", "lazy_fields"]
+__all__ = ["LazyFields", "Readers", "lazy_fields"]
 
 T = TypeVar("T", bound=type)
 
@@ -37,6 +38,15 @@ class LazyFields:
         return instance
 
 
+class Readers(dict[str, Callable[[Any], Any]]):
+    """A READERS mapping that also names the row columns each reader reads (see app.graphql.columns), for
+    readers that cannot carry the declaration themselves (an `attrgetter`)."""
+
+    def __init__(self, readers: Mapping[str, Callable[[Any], Any]], columns: Mapping[str, tuple[str, ...]]) -> None:
+        super().__init__(readers)
+        self.columns = dict(columns)
+
+
 class _ComputedOnce:
     """A non-data descriptor: the first read computes the value and stores it in the instance's dict,
     which later reads find first (as functools.cached_property, without its lock).
@@ -45,12 +55,13 @@ class _ComputedOnce:
     (the cached value, else the reader's, cached) without the descriptor's call.
     """
 
-    __slots__ = (PURE_READER, "name", "read")
+    __slots__ = (PURE_READER, READS_COLUMNS, "name", "read")
 
-    def __init__(self, name: str, read: Callable[[Any], Any]) -> None:
+    def __init__(self, name: str, read: Callable[[Any], Any], columns: tuple[str, ...] | None) -> None:
         self.name = name
         self.read = read
         setattr(self, PURE_READER, read)
+        setattr(self, READS_COLUMNS, columns)  # the row columns the reader reads, when declared
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -66,8 +77,10 @@ def lazy_fields(cls: T) -> T:
     is made would become the field's default value.
     """
     fields = {field.python_name for field in cls.__strawberry_definition__.fields}  # type: ignore[attr-defined]
-    for name, read in cls.READERS.items():  # type: ignore[attr-defined]
+    readers = cls.READERS  # type: ignore[attr-defined]
+    declared = getattr(readers, "columns", {})
+    for name, read in readers.items():
         if name not in fields:
             raise TypeError(f"{cls.__name__}.READERS names {name!r}, which is not one of its fields")
-        setattr(cls, name, _ComputedOnce(name, read))
+        setattr(cls, name, _ComputedOnce(name, read, declared.get(name, getattr(read, READS_COLUMNS, None))))
     return cls

@@ -11,6 +11,7 @@ import strawberry
 
 from app.db.pagination import PageArgs, encode_cursor
 from app.db.registry import NodeType, register_node
+from app.graphql.columns import COLUMNS_METADATA_KEY
 from resolvers.catalog import PageOfRows
 from schema.lazy import LazyFields, lazy_fields
 
@@ -118,10 +119,11 @@ _PAGE_PARAMETERS = [
 ]
 
 
-def connection(*, description: str) -> Callable[[Callable[..., Any]], Any]:
+def connection(*, columns: tuple[str, ...], description: str) -> Callable[[Callable[..., Any]], Any]:
     """Declare a connection field: the decorated resolver takes `page: PageArgs`, and the GraphQL field has the
     Relay arguments `first after last before` in its place (the same four, described once, on every
-    connection), followed by the resolver's other arguments."""
+    connection), followed by the resolver's other arguments. `columns` names the parent row's columns the
+    resolver reads (see app.graphql.columns); () on a root type."""
 
     def declare(resolver: Callable[..., Any]) -> Any:
         signature = inspect.signature(resolver)
@@ -151,6 +153,6 @@ def connection(*, description: str) -> Callable[[Callable[..., Any]], Any]:
         resolve.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         resolve.__name__, resolve.__qualname__ = resolver.__name__, resolver.__qualname__
         resolve.__module__ = resolver.__module__
-        return strawberry.field(resolver=resolve, description=description)
+        return strawberry.field(resolver=resolve, description=description, metadata={COLUMNS_METADATA_KEY: columns})
 
     return declare

@@ -22,6 +22,7 @@ __all__ = [
     "ProductBySlugLoader",
     "ProductCountByCategoryLoader",
     "ProductPageByCategoryLoader",
+    "ProjectedLoader",
     "RatingByProductLoader",
     "ReviewByIdLoader",
     "ReviewPageByProductLoader",
@@ -31,62 +32,74 @@ __all__ = [
 ]
 
 
-class CategoryByIdLoader(BaseLoader):
+class ProjectedLoader(BaseLoader):
+    """A loader that selects only the columns a query reads (`columns`, see app.graphql.columns; None for
+    every column). Get it with the request's columns of its type, `loaders.get(Loader, ctx.columns_of(...))`,
+    so every loader of a type in one request selects the same columns and their primed rows fit each other."""
+
+    def __init__(self, db: RequestDatabase, loaders: Loaders, columns: frozenset[str] | None = None) -> None:
+        super().__init__(db, loaders)
+        self.columns = columns
+
+
+class CategoryByIdLoader(ProjectedLoader):
     """Categories by id; each batch also loads and primes every ancestor, so breadcrumbs cost nothing."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        rows = await self.fetch(sql.categories_with_ancestors(self.dialect), keys)
+        rows = await self.fetch(sql.categories_with_ancestors(self.dialect, self.columns), keys)
         for row in rows:
             self.prime(row.id, row)
         return by_key(rows, keys, "id")
 
 
-class CategoryBySlugLoader(BaseLoader):
+class CategoryBySlugLoader(ProjectedLoader):
     """Categories by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.categories_by("slug", self.dialect), keys)
+        rows = await self.fetch(sql.categories_by("slug", self.dialect, self.columns), keys)
         for row in rows:
-            self.loaders.get(CategoryByIdLoader).prime(row.id, row)
+            self.loaders.get(CategoryByIdLoader, self.columns).prime(row.id, row)
         return by_key(rows, keys, "slug")
 
 
-class ChildCategoriesByParentLoader(BaseLoader):
+class ChildCategoriesByParentLoader(ProjectedLoader):
     """The child categories of each category, by position."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
-        return grouped(await self.fetch(sql.categories_by("parent_id", self.dialect), keys), keys, "parent_id")
+        rows = await self.fetch(sql.categories_by("parent_id", self.dialect, self.columns), keys)
+        return grouped(rows, keys, "parent_id")
 
 
-class ProductByIdLoader(BaseLoader):
+class ProductByIdLoader(ProjectedLoader):
     """Visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return by_key(await self.fetch(sql.products_by("id", self.dialect), keys), keys, "id")
+        return by_key(await self.fetch(sql.products_by("id", self.dialect, self.columns), keys), keys, "id")
 
 
-class ProductBySlugLoader(BaseLoader):
+class ProductBySlugLoader(ProjectedLoader):
     """Visible products by slug."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
-        rows = await self.fetch(sql.products_by("slug", self.dialect), keys)
+        rows = await self.fetch(sql.products_by("slug", self.dialect, self.columns), keys)
         for row in rows:
-            self.loaders.get(ProductByIdLoader).prime(row.id, row)
+            self.loaders.get(ProductByIdLoader, self.columns).prime(row.id, row)
         return by_key(rows, keys, "slug")
 
 
-class VariantsByProductLoader(BaseLoader):
+class VariantsByProductLoader(ProjectedLoader):
     """Every variant of each product, by position."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Any]]:
-        return grouped(await self.fetch(sql.variants_by("product_id", self.dialect), keys), keys, "product_id")
+        rows = await self.fetch(sql.variants_by("product_id", self.dialect, self.columns), keys)
+        return grouped(rows, keys, "product_id")
 
 
-class VariantByIdLoader(BaseLoader):
+class VariantByIdLoader(ProjectedLoader):
     """Variants of visible products by id."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
-        return by_key(await self.fetch(sql.variants_by("id", self.dialect), keys), keys, "id")
+        return by_key(await self.fetch(sql.variants_by("id", self.dialect, self.columns), keys), keys, "id")
 
 
 class VariantAggregatesByProductLoader(BaseLoader):
@@ -144,17 +157,18 @@ class ReviewPageByProductLoader(PageLoader):
 
 
 class ProductPageByCategoryLoader(PageLoader):
-    """A page of each category's products (subcategories included) for one filter and sort order."""
+    """A page of each category's products (subcategories included) for one filter, sort order and column set."""
 
     def __init__(self, db: RequestDatabase, loaders: Loaders, window: Window, *params: Any) -> None:
         super().__init__(db, loaders, window, *params)
-        conditions, keyset = params
+        conditions, keyset, columns = params
         self.conditions: sql.ProductConditions = conditions
         self.keyset = keyset
+        self.columns: frozenset[str] | None = columns  # see ProjectedLoader
 
     def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
         """A window of the products under each category."""
-        return sql.category_pages(keys, self.conditions, self.keyset, self.window, self.dialect)
+        return sql.category_pages(keys, self.conditions, self.keyset, self.window, self.dialect, self.columns)
 
 
 class ProductCountByCategoryLoader(BaseLoader):

@@ -109,14 +109,24 @@ class ProductConditions:
     vendor: str | None = None
 
 
+def projected(candidates: Sequence[Any], columns: frozenset[str] | None, *required: str) -> tuple[Any, ...]:
+    """The candidate columns a statement selects: all of them for ALL_COLUMNS (None), else those named in
+    `columns` (what the query reads, see app.graphql.columns) or `required` (what the loader itself reads:
+    keys, sort columns), in their usual order."""
+    if columns is None:
+        return tuple(candidates)
+    wanted = columns.union(required)
+    return tuple(column for column in candidates if column.key in wanted)
+
+
 def visible_products() -> ColumnElement[bool]:
     """Only ACTIVE products are visible to storefront clients."""
     return products.c.status == "ACTIVE"
 
 
-def product_select() -> Select[Any]:
-    """Visible products with the columns the schema reads."""
-    return select(*PRODUCT_COLUMNS).where(visible_products())
+def product_select(columns: frozenset[str] | None = None, *required: str) -> Select[Any]:
+    """Visible products with the columns a query reads (see `projected`); their id always."""
+    return select(*projected(PRODUCT_COLUMNS, columns, "id", *required)).where(visible_products())
 
 
 def category_subtree(anchor: ColumnElement[bool], name: str = "category_tree") -> Any:
@@ -177,9 +187,11 @@ def _variant_price_where(conditions: ProductConditions) -> list[ColumnElement[bo
     return clauses
 
 
-def filtered_products(conditions: ProductConditions) -> Select[Any]:
-    """Visible products matching a filter."""
-    return product_select().where(*product_where(conditions))
+def filtered_products(
+    conditions: ProductConditions, columns: frozenset[str] | None = None, *required: str
+) -> Select[Any]:
+    """Visible products matching a filter, with the columns a query reads (see `projected`)."""
+    return product_select(columns, *required).where(*product_where(conditions))
 
 
 def products_count(conditions: ProductConditions) -> Select[Any]:
@@ -197,11 +209,13 @@ def _subtrees_of_keys(dialect: str) -> Any:
     return category_subtree(keys_in(categories.c.id, dialect), name="category_roots")
 
 
-def products_by_category(conditions: ProductConditions, dialect: str) -> Select[Any]:
+def products_by_category(
+    conditions: ProductConditions, dialect: str, columns: tuple[Any, ...] = PRODUCT_COLUMNS
+) -> Select[Any]:
     """Visible products under each category (subcategories included), with the category as `root_id`."""
     tree = _subtrees_of_keys(dialect)
     return (
-        select(*PRODUCT_COLUMNS, tree.c.root_id)
+        select(*columns, tree.c.root_id)
         .join(tree, tree.c.id == products.c.category_id)
         .where(visible_products(), *product_where(conditions))
     )
@@ -218,7 +232,12 @@ def parent_param(index: int) -> str:
 
 
 def category_pages(
-    keys: Sequence[int], conditions: ProductConditions, keyset: Keyset, window: Window, dialect: str
+    keys: Sequence[int],
+    conditions: ProductConditions,
+    keyset: Keyset,
+    window: Window,
+    dialect: str,
+    columns: frozenset[str] | None = None,
 ) -> tuple[Select[Any], dict[str, Any]]:
     """The same window of visible products under each of these categories (subcategories included), with
     the category as `parent_key`: the statement and its parameters besides :keys.
@@ -228,35 +247,44 @@ def category_pages(
     statement depends on how many); more are numbered with ROW_NUMBER and keep the window.
     """
     parents = len(keys) if dialect != "postgresql" and len(keys) <= UNION_PAGES_MAX else 0
-    statement = product_pages_by_category(conditions, keyset, window, dialect, parents)
+    statement = product_pages_by_category(conditions, keyset, window, dialect, parents, columns)
     return statement, {parent_param(index): key for index, key in enumerate(keys[:parents])}
 
 
 @lru_cache(maxsize=256)
 def product_pages_by_category(
-    conditions: ProductConditions, keyset: Keyset, window: Window, dialect: str, parents: int = 0
+    conditions: ProductConditions,
+    keyset: Keyset,
+    window: Window,
+    dialect: str,
+    parents: int = 0,
+    columns: frozenset[str] | None = None,
 ) -> Select[Any]:
     """The statement of `category_pages`: LATERAL on PostgreSQL; on SQLite a UNION ALL of `parents` keyset
-    pages (bound as parent_0, parent_1, ...), or with no `parents` ROW_NUMBER over the categories in :keys."""
+    pages (bound as parent_0, parent_1, ...), or with no `parents` ROW_NUMBER over the categories in :keys.
+    The products' columns are those a query reads (see `projected`), their id and sort key always."""
+    selected = projected(PRODUCT_COLUMNS, columns, "id", *keyset.column_keys())
     if dialect == "postgresql":
         trees = category_trees(dialect)
-        base = select(*PRODUCT_COLUMNS, trees.c.root_id).where(
+        base = select(*selected, trees.c.root_id).where(
             products.c.category_id == any_(trees.c.ids), visible_products(), *product_where(conditions)
         )
         return lateral_pages(trees, trees.c.root_id, base, keyset, window)
     if parents:
-        return _union_of_pages(conditions, keyset, window, parents)
-    everything = products_by_category(conditions, dialect)
+        return _union_of_pages(conditions, keyset, window, parents, selected)
+    everything = products_by_category(conditions, dialect, selected)
     return partitioned_pages(everything, everything.selected_columns.root_id, keyset, window)
 
 
-def _union_of_pages(conditions: ProductConditions, keyset: Keyset, window: Window, parents: int) -> Select[Any]:
+def _union_of_pages(
+    conditions: ProductConditions, keyset: Keyset, window: Window, parents: int, selected: tuple[Any, ...]
+) -> Select[Any]:
     """One keyset page per category, in a UNION ALL, ordered by category then position in the window."""
     pages = []
     for index in range(parents):
         parent = bindparam(parent_param(index), type_=categories.c.id.type)
         tree = category_subtree(categories.c.id == parent, name=f"category_tree_{index}")
-        page = select(*PRODUCT_COLUMNS, parent.label("parent_key")).where(
+        page = select(*selected, parent.label("parent_key")).where(
             products.c.category_id.in_(select(tree.c.id)), visible_products(), *product_where(conditions)
         )
         if window.cursor is not None:
@@ -294,12 +322,15 @@ def product_count_by_category(conditions: ProductConditions, dialect: str) -> Se
     )
 
 
-@cache
-def categories_with_ancestors(dialect: str) -> Select[Any]:
-    """The categories with the given ids and every ancestor of theirs, in one recursive statement."""
-    chain = select(*CATEGORY_COLUMNS).where(keys_in(categories.c.id, dialect)).cte("category_chain", recursive=True)
+@lru_cache(maxsize=256)
+def categories_with_ancestors(dialect: str, columns: frozenset[str] | None = None) -> Select[Any]:
+    """The categories with the given ids and every ancestor of theirs, in one recursive statement, with the
+    columns a query reads (see `projected`), their id and parent always."""
+    selected = projected(CATEGORY_COLUMNS, columns, "id", "parent_id")
+    names = [column.key for column in selected]
+    chain = select(*selected).where(keys_in(categories.c.id, dialect)).cte("category_chain", recursive=True)
     parent = categories.alias("parent")
-    chain = chain.union_all(select(*parent.c).join(chain, chain.c.parent_id == parent.c.id))
+    chain = chain.union_all(select(*(parent.c[name] for name in names)).join(chain, chain.c.parent_id == parent.c.id))
     return select(chain).distinct()
 
 
@@ -343,9 +374,10 @@ def review_select() -> Select[Any]:
     )
 
 
-def variant_select() -> Select[Any]:
-    """Variants of visible products."""
-    return select(*VARIANT_COLUMNS).join(products, products.c.id == variants.c.product_id).where(visible_products())
+def variant_select(columns: frozenset[str] | None = None) -> Select[Any]:
+    """Variants of visible products, with the columns a query reads (see `projected`)."""
+    selected = projected(VARIANT_COLUMNS, columns, "id", "product_id")
+    return select(*selected).join(products, products.c.id == variants.c.product_id).where(visible_products())
 
 
 def image_select() -> Select[Any]:
@@ -367,29 +399,32 @@ def first_images(dialect: str) -> Select[Any]:
     )
 
 
-@cache
-def categories_by(column: str, dialect: str) -> Select[Any]:
-    """Categories whose `column` (id, slug or parent_id) is one of the keys, by position."""
+@lru_cache(maxsize=256)
+def categories_by(column: str, dialect: str, columns: frozenset[str] | None = None) -> Select[Any]:
+    """Categories whose `column` (id, slug or parent_id) is one of the keys, by position, with the columns a
+    query reads (see `projected`)."""
     return (
-        categories.select()
+        select(*projected(CATEGORY_COLUMNS, columns, "id", "parent_id", column))
         .where(keys_in(categories.c[column], dialect))
         .order_by(categories.c.position, categories.c.id)
     )
 
 
-@cache
-def products_by(column: str, dialect: str) -> Select[Any]:
-    """Visible products whose `column` (id or slug) is one of the keys."""
-    return product_select().where(keys_in(products.c[column], dialect))
+@lru_cache(maxsize=256)
+def products_by(column: str, dialect: str, columns: frozenset[str] | None = None) -> Select[Any]:
+    """Visible products whose `column` (id or slug) is one of the keys, with the columns a query reads."""
+    return product_select(columns, column).where(keys_in(products.c[column], dialect))
 
 
-@cache
-def variants_by(column: str, dialect: str) -> Select[Any]:
-    """Variants whose `column` (id or product_id) is one of the keys, by product and position.
+@lru_cache(maxsize=256)
+def variants_by(column: str, dialect: str, columns: frozenset[str] | None = None) -> Select[Any]:
+    """Variants whose `column` (id or product_id) is one of the keys, by product and position, with the
+    columns a query reads (see `projected`).
 
     By id, only variants of visible products; by product, the product's visibility was checked already.
     """
-    base = variant_select() if column == "id" else select(*VARIANT_COLUMNS)
+    selected = projected(VARIANT_COLUMNS, columns, "id", "product_id")
+    base = variant_select(columns) if column == "id" else select(*selected)
     return base.where(keys_in(variants.c[column], dialect)).order_by(
         variants.c.product_id, variants.c.position, variants.c.id
     )

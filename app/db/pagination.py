@@ -97,6 +97,10 @@ class Keyset:
         """The ordered columns, sort key first."""
         return [self.id] if self.key is None else [self.key, self.id]
 
+    def column_keys(self) -> list[str]:
+        """The names of the ordered columns: a page's rows must hold them (their cursors are made of them)."""
+        return [column.key for column in self.columns()]
+
     def order_by(self, forward: bool = True, within: FromClause | None = None) -> list[ColumnElement[Any]]:
         """ORDER BY clauses for reading forward (or backward) through this order.
 

@@ -53,6 +53,7 @@ from graphql.execution import MiddlewareManager
 from graphql.execution.values import get_variable_values
 
 from app.errors import DomainError
+from app.graphql.columns import ColumnAware, ColumnNeeds
 from app.graphql.documents import DocumentCache, Prepared, parse_document
 from app.graphql.errors import format_error, format_failure, format_request_errors, is_unavailable
 from app.graphql.executor import FastExecutor
@@ -161,6 +162,7 @@ class Pipeline:
         self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
         self.documents = DocumentCache(graphql_schema, self.rules if rules else None)
         self.context_factory = context_factory
+        self.column_needs = ColumnNeeds(graphql_schema)
         self.authenticate = authenticate
         self.response_extensions = tuple(response_extensions)
         self.fast = FastExecutor(graphql_schema) if executor == "planned" else None
@@ -211,6 +213,7 @@ class Pipeline:
                     return
                 async with self._open_context(state) as context:
                     state.context = context
+                    self._give_columns(state, context)
                     if run is not None:
                         run.execution_context.context = context
                     async with _hook(run, "executing"):
@@ -302,9 +305,15 @@ class Pipeline:
         state.viewer = self.authenticate(state.request)
         return self.context_factory(state.request, state.viewer)
 
+    def _give_columns(self, state: RequestState, context: Any) -> None:
+        """Tell a column-aware context which row columns the document reads (see app.graphql.columns)."""
+        if isinstance(context, ColumnAware) and state.document is not None:
+            context.columns = self.column_needs.of(state.document)
+
     async def _execute(self, state: RequestState, run: ExtensionRun | None) -> None:
         async with self._open_context(state) as context:
             state.context = context
+            self._give_columns(state, context)
             if run is None:
                 state.result = await self._execute_operation(state, context, None)
                 return

@@ -105,7 +105,6 @@ def inline_object(
     return reader
 
 
-
 class Fallback(Exception):
     """Raised by compiled code for a value it does not complete itself."""
 
