@@ -140,9 +140,7 @@ async def products(ctx: Context, request: ProductQuery) -> PageOfRows:
     conditions = product_conditions(request)
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
     columns = ctx.columns_of("Product")
-    rows = await ctx.db.fetch_all(
-        keyset_page(sql.filtered_products(conditions, columns, *keyset.column_keys()), keyset, window)
-    )
+    rows = await ctx.db.fetch_all(sql.product_listing(conditions, keyset, window, columns))
     for row in rows:
         ctx.loaders.get(ProductByIdLoader, columns).prime(row.id, row)
 

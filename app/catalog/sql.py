@@ -31,6 +31,7 @@ from app.db.loaders import keys_in
 from app.db.pagination import (
     Keyset,
     Window,
+    keyset_page,
     lateral_pages,
     parse_datetime,
     parse_decimal,
@@ -194,6 +195,18 @@ def filtered_products(
     return product_select(columns, *required).where(*product_where(conditions))
 
 
+@lru_cache(maxsize=256)
+def product_listing(
+    conditions: ProductConditions, keyset: Keyset, window: Window, columns: frozenset[str] | None = None
+) -> Select[Any]:
+    """One page of the visible products matching a filter, in a keyset order, with the columns a query reads.
+
+    Kept per (filter, order, window, columns): building the statement cost more than running it, and
+    SQLAlchemy's cache key is memoized on the statement object."""
+    return keyset_page(filtered_products(conditions, columns, *keyset.column_keys()), keyset, window)
+
+
+@lru_cache(maxsize=256)
 def products_count(conditions: ProductConditions) -> Select[Any]:
     """COUNT(*) of the visible products matching a filter."""
     return select(func.count()).select_from(products).where(visible_products(), *product_where(conditions))
