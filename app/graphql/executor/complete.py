@@ -176,18 +176,35 @@ class Completers:
         item_nonnull = is_non_null_type(item_type)
         exact_type, valid = fast_leaf(item_type)
         message = f"Expected Iterable, but did not find one for field '{plan.parent_type}.{plan.name}'."
+        # items of an object type whose whole selection compiles are built here, without a completer call each
+        named = item_type.of_type if item_nonnull else item_type
+        builders = self.builders if is_object_type(named) else None
+        origin = getattr((named.extensions or {}).get(STRAWBERRY_DEFINITION), "origin", NoType)
+        build: Any = None if builders is None else _NOT_YET
 
         def complete_list(value: Any, link: Link, key: str | int, run: Run) -> Any:
+            nonlocal build
             if value is None or value is Undefined:
                 return None
             if isinstance(value, str | bytes) or not isinstance(value, Iterable):
                 raise GraphQLError(message, plan.nodes)
+            if build is _NOT_YET:
+                assert builders is not None
+                build = builders(named, plan.nodes)
             completed: list[Any] = []
-            list_link = Link(completed, link, key, nonnull)
+            list_link: Link | None = None  # made for the first item completed the generic way
             for index, item in enumerate(value):
                 if type(item) is exact_type and valid(item):
                     completed.append(item)
                     continue
+                if build is not None and type(item) is origin:
+                    try:
+                        completed.append(build(item))
+                        continue
+                    except Exception:  # the generic completion below reports the error, if any
+                        pass
+                if list_link is None:
+                    list_link = Link(completed, link, key, nonnull)
                 try:
                     if is_awaitable(item):
                         raise TypeError("awaitable list items are not planned")
