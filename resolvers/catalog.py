@@ -141,8 +141,9 @@ async def products(ctx: Context, request: ProductQuery) -> PageOfRows:
     window = validate_window(request.page, keyset, ctx.settings.max_page_size)
     columns = ctx.columns_of("Product")
     rows = await ctx.db.fetch_all(sql.product_listing(conditions, keyset, window, columns))
+    by_id = ctx.loaders.get(ProductByIdLoader, columns)
     for row in rows:
-        ctx.loaders.get(ProductByIdLoader, columns).prime(row.id, row)
+        by_id.prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.products_count(conditions)))[0][0]
@@ -186,8 +187,9 @@ async def categories(ctx: Context, page: PageArgs, top_level: bool = False) -> P
     if top_level:
         base = base.where(sql.categories.c.parent_id.is_(None))
     rows = await ctx.db.fetch_all(keyset_page(base, keyset, window))
+    by_id = _categories_by_id(ctx)
     for row in rows:  # every column: they fit any query's loader of categories
-        ctx.loaders.get(CategoryByIdLoader, ctx.columns_of("Category")).prime(row.id, row)
+        by_id.prime(row.id, row)
 
     async def count() -> int:
         return (await ctx.db.fetch_all(sql.row_count(base)))[0][0]

@@ -57,8 +57,9 @@ class CategoryBySlugLoader(ProjectedLoader):
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
         rows = await self.fetch(sql.categories_by("slug", self.dialect, self.columns), keys)
+        by_id = self.loaders.get(CategoryByIdLoader, self.columns)
         for row in rows:
-            self.loaders.get(CategoryByIdLoader, self.columns).prime(row.id, row)
+            by_id.prime(row.id, row)
         return by_key(rows, keys, "slug")
 
 
@@ -82,8 +83,9 @@ class ProductBySlugLoader(ProjectedLoader):
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Any]:
         rows = await self.fetch(sql.products_by("slug", self.dialect, self.columns), keys)
+        by_id = self.loaders.get(ProductByIdLoader, self.columns)
         for row in rows:
-            self.loaders.get(ProductByIdLoader, self.columns).prime(row.id, row)
+            by_id.prime(row.id, row)
         return by_key(rows, keys, "slug")
 
 

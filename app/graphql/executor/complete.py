@@ -186,7 +186,14 @@ class Completers:
             nonlocal build
             if value is None or value is Undefined:
                 return None
-            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            value_type = type(value)
+            if (
+                value_type is not list
+                and value_type is not tuple
+                and (
+                    isinstance(value, str | bytes) or not isinstance(value, Iterable)  # an ABC check: dear
+                )
+            ):
                 raise GraphQLError(message, plan.nodes)
             if build is _NOT_YET:
                 assert builders is not None
