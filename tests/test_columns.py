@@ -127,3 +127,16 @@ def test_an_unprojected_statement_still_selects_every_column():
     statement = sql.products_by("id", "postgresql", None)
     # then
     assert [column.key for column in statement.selected_columns] == [column.key for column in sql.PRODUCT_COLUMNS]
+
+
+def test_needs_of_a_huge_document_are_not_kept():
+    # given: a document bigger than the document cache keeps
+    needs = ColumnNeeds(schema._schema)
+    huge = parse("{ products(first: 1) { nodes { title } } }" + " " * 30_000)
+    # when
+    found = needs.of(huge)
+    # then: worked out, and not held
+    assert found["Product"] == frozenset({"title"})
+    assert needs._documents == {}
+    needs.of(parse("{ products(first: 1) { nodes { title } } }"))
+    assert len(needs._documents) == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import JSON, Select, String, Text, TypeDecorator, bindparam, cast, func, literal, select, text
+from sqlalchemy import JSON, Integer, Select, String, Text, TypeDecorator, bindparam, cast, func, literal, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,6 +65,11 @@ READS = [
     (sql.rating_aggregates("postgresql"), {KEYS: [1, 2, 3]}),
     (sql.reviews_by_id("postgresql"), {KEYS: [1, 2]}),
     (select(sql.products.c.id, sql.products.c.tags).where(sql.products.c.id < 4), {}),  # JSON: the driver decodes it
+    # a bind name SQLAlchemy escapes in the SQL it sends
+    (
+        select(sql.products.c.id).where(sql.products.c.id == bindparam("a.b[0] c", type_=Integer)),
+        {"a.b[0] c": 5},
+    ),
     (
         select(sql.products.c.id, sql.categories.c.id)
         .join_from(sql.products, sql.categories, sql.products.c.category_id == sql.categories.c.id)
@@ -165,5 +171,23 @@ async def test_an_error_the_database_reports_is_sqlalchemys_and_leaves_the_conne
         assert not through_the_driver.value.connection_invalidated
         assert (await database.fetch_all(select(literal(7).label("seven"))))[0].seven == 7
         assert not database._interrupted
+    finally:
+        await database.close()
+
+
+async def test_a_connection_that_died_fails_a_new_statement_shape_as_sqlalchemy_would(engine):
+    # given: a request's connection, killed by the server, and a statement shape never sent before
+    database = RequestDatabase(engine)
+    try:
+        pid = (await database.fetch_all(select(func.pg_backend_pid().label("pid"))))[0].pid
+        async with engine.connect() as other:
+            await other.execute(select(func.pg_terminate_backend(pid)))
+        fresh = select(literal(1).label(f"never_seen_{uuid.uuid4().hex}"))
+        # when
+        with pytest.raises(DBAPIError) as failure:
+            await database.fetch_all(fresh)
+        # then: the error says the connection is gone, and the request discards it
+        assert failure.value.connection_invalidated
+        assert database._interrupted
     finally:
         await database.close()

@@ -373,3 +373,35 @@ async def test_plain_fields_are_compiled_into_one_fill_and_the_rest_resolved_per
     assert object_plan.fill is not None
     assert [field.key for field in object_plan.fields] == ["title", "price", "tags", "doubled", "__typename"]
     assert [field.key for field in object_plan.resolved] == ["doubled"]
+
+
+async def test_each_operation_of_a_document_runs_its_own_selection():
+    # given: one document, two operations, executed by one executor that keeps the document's plans
+    document = parse("query A { items { n } } query B { items { double } }")
+    executor = FastExecutor(SCHEMA)
+    operations = {definition.name.value: definition for definition in document.definitions}  # type: ignore[attr-defined]
+    variables = get_variable_values(SCHEMA, [], {})
+    # when
+    results = [(await executor.execute(document, operations[name], variables, None)).formatted for name in "ABA"]
+    # then
+    a = {"data": {"items": [{"n": 1}, {"n": 2}, {"n": 3}]}}
+    assert results == [a, {"data": {"items": [{"double": 2}, {"double": 4}, {"double": 6}]}}, a]
+
+
+@strawberry.type
+class GridQuery:
+    @strawberry.field
+    def grid(self) -> list[list[int | None]]:
+        return [[1, 2], [3, None], []]
+
+
+async def test_a_list_of_lists_completes_as_the_reference_executor_does():
+    # given
+    schema = strawberry.Schema(query=GridQuery)._schema
+    document = parse("{ grid }")
+    operation = get_operation_ast(document)
+    assert operation is not None
+    # when
+    planned = await FastExecutor(schema).execute(document, operation, get_variable_values(schema, [], {}), None)
+    # then
+    assert planned.formatted == execute(schema, document).formatted == {"data": {"grid": [[1, 2], [3, None], []]}}  # type: ignore[union-attr]

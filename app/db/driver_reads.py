@@ -85,9 +85,15 @@ class DriverReads:
         shape = self._shape(statement, cache_key)
         if shape is None:
             return None
-        if not shape.checked and not await self._check(shape, statement, driver, cache_key):
-            return None
-        bound = shape.compiled.construct_params(params, extracted_parameters=cache_key.bindparams)
+        if not shape.checked:
+            try:
+                fits = await self._check(shape, statement, driver, cache_key)
+            except Exception as error:
+                raise self._translated(connection, error, shape.sql, []) from error
+            if not fits:
+                return None
+        # unescaped names, as in `positiontup` (SQLAlchemy's execution context binds them so too)
+        bound = shape.compiled.construct_params(params, extracted_parameters=cache_key.bindparams, escape_names=False)
         args = [
             bound[name] if process is None else process(bound[name])
             for name, process in zip(shape.names, shape.processors, strict=True)

@@ -32,6 +32,7 @@ from graphql import (
     visit,
 )
 
+from app.graphql.documents import MAX_CACHED_QUERY_CHARS
 from app.graphql.executor.compile import PURE_READER
 from app.graphql.executor.complete import STRAWBERRY_DEFINITION
 
@@ -93,7 +94,12 @@ class ColumnNeeds:
         self._documents: OrderedDict[int, tuple[DocumentNode, Needs]] = OrderedDict()
 
     def of(self, document: DocumentNode) -> Needs:
-        """Each object type's needed columns for this document (a type it never selects is absent)."""
+        """Each object type's needed columns for this document (a type it never selects is absent).
+
+        Kept for the documents the document cache keeps (up to MAX_CACHED_QUERY_CHARS of source), so a
+        stream of huge one-off documents is not held in memory."""
+        if document.loc is None or len(document.loc.source.body) > MAX_CACHED_QUERY_CHARS:
+            return self._work_out(document)
         found = self._documents.get(id(document))
         if found is not None and found[0] is document:
             self._documents.move_to_end(id(document))

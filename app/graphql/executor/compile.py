@@ -17,7 +17,8 @@ gives the specification's result or error. A source of an unexpected class goes 
 A type may mark a field's descriptor as a computed-once reader (`PURE_READER`: a function of the object
 giving the field's value, which the descriptor caches in the instance's `__dict__`); compiled code then
 does what the descriptor does without calling it: the cached value, or the reader's, cached (see
-`schema.lazy`). Every value is read once, as `getattr` would, so a fallback completes the same value.
+`schema.lazy`). A value computed once is cached, so a fallback completes the very value compiled code read;
+a reader that raises caches nothing and is called again by the generic path that reports its error.
 """
 
 from __future__ import annotations

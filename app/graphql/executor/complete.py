@@ -179,7 +179,8 @@ class Completers:
         # items of an object type whose whole selection compiles are built here, without a completer call each
         named = item_type.of_type if item_nonnull else item_type
         builders = self.builders if is_object_type(named) else None
-        origin = getattr((named.extensions or {}).get(STRAWBERRY_DEFINITION), "origin", NoType)
+        definition = (named.extensions or {}).get(STRAWBERRY_DEFINITION) if builders is not None else None
+        origin = getattr(definition, "origin", NoType)
         build: Any = None if builders is None else _NOT_YET
 
         def complete_list(value: Any, link: Link, key: str | int, run: Run) -> Any:

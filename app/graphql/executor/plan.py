@@ -123,7 +123,7 @@ class Planner:
 
     def object_plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> ObjectPlan:
         """The fields of objects of this type and selection, with the compiled fill of the plain ones."""
-        key = ("object", object_type.name, None if nodes is None else tuple(map(id, nodes)))
+        key = ("object", object_type.name, self._selection_key(nodes))
         found = self.plans.get(key)
         if found is None:
             fields = self.plan(object_type, nodes)
@@ -134,6 +134,11 @@ class Planner:
             self.plans[key] = found
         return found  # type: ignore[no-any-return]
 
+    def _selection_key(self, nodes: list[FieldNode] | None) -> tuple[int, ...]:
+        """What a plan is kept under besides its type: its field nodes, or for the root the operation (plans
+        are shared by every operation of a document)."""
+        return ("operation", id(self.operation)) if nodes is None else tuple(map(id, nodes))  # type: ignore[return-value]
+
     def builder(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> Build | None:
         """The compiled builder of whole objects of this type and selection, if every field compiles."""
         key = ("build", object_type.name, tuple(map(id, nodes)))
@@ -143,7 +148,7 @@ class Planner:
 
     def plan(self, object_type: GraphQLObjectType, nodes: list[FieldNode] | None) -> list[FieldPlan]:
         """The fields objects of this type and selection produce, in response order."""
-        key = (object_type.name, None if nodes is None else tuple(map(id, nodes)))
+        key = (object_type.name, self._selection_key(nodes))
         plan = self.plans.get(key)
         if plan is None:
             plan = self.plans[key] = self._build_plan(object_type, nodes)
