@@ -12,7 +12,7 @@ from graphql import parse
 
 from app.catalog import sql
 from app.db.registry import NODE_TYPES
-from app.db.sql_counter import StatementCounter
+from app.db.sql_counter import counting
 from app.graphql.columns import READS_COLUMNS, ColumnNeeds
 from schema.catalog import Category, Image, Product, ProductVariant, Review
 from schema.root import schema
@@ -87,13 +87,9 @@ def _sample(column: str) -> Any:
 
 
 async def test_a_listing_selects_only_the_columns_it_shows(api):
-    # given
-    counter = StatementCounter(api.engine).attach()
-    try:
-        # when
+    # when
+    with counting(api.engine) as counter:
         answer = await api.query("{ products(first: 2) { nodes { title variants { sku } category { name } } } }")
-    finally:
-        counter.detach()
     # then: each statement selects what the query shows and what the loader keys on, nothing more
     assert "errors" not in answer
     products, variants, categories = counter.statements
@@ -103,13 +99,9 @@ async def test_a_listing_selects_only_the_columns_it_shows(api):
 
 
 async def test_rows_primed_by_a_listing_serve_a_relation_of_the_same_request(api):
-    # given: variants' products are the listed products, which the listing primed
-    counter = StatementCounter(api.engine).attach()
-    try:
-        # when
+    # when: variants' products are the listed products, which the listing primed
+    with counting(api.engine) as counter:
         answer = await api.query("{ products(first: 3) { nodes { title variants { product { title } } } } }")
-    finally:
-        counter.detach()
     # then: no statement for the variants' products
     nodes = answer["data"]["products"]["nodes"]
     assert all(variant["product"]["title"] == node["title"] for node in nodes for variant in node["variants"])

@@ -18,7 +18,7 @@ from app.catalog import sql
 from app.db.database import RequestDatabase, create_engine
 from app.db.driver_reads import DriverRow
 from app.db.loaders import KEYS
-from app.db.sql_counter import StatementCounter
+from app.db.sql_counter import counting
 from tests.conftest import settings_for
 
 
@@ -138,15 +138,14 @@ async def test_what_sqlalchemy_must_handle_takes_its_path(engine, statement):
 
 async def test_the_statement_counter_sees_driver_reads(engine):
     # given
-    counter = StatementCounter(engine).attach()
     database = RequestDatabase(engine)
     try:
         # when
-        rows = await database.fetch_all(sql.variants_by("product_id", "postgresql"), {KEYS: [1]})
-        await database.fetch_all(select(func.count()).select_from(sql.products))
+        with counting(engine) as counter:
+            rows = await database.fetch_all(sql.variants_by("product_id", "postgresql"), {KEYS: [1]})
+            await database.fetch_all(select(func.count()).select_from(sql.products))
     finally:
         await database.close()
-        counter.detach()
     # then
     assert isinstance(rows[0], DriverRow)
     assert counter.count == 2

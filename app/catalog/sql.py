@@ -389,8 +389,12 @@ def review_select() -> Select[Any]:
 
 def variant_select(columns: frozenset[str] | None = None) -> Select[Any]:
     """Variants of visible products, with the columns a query reads (see `projected`)."""
-    selected = projected(VARIANT_COLUMNS, columns, "id", "product_id")
+    selected = _variant_columns(columns)
     return select(*selected).join(products, products.c.id == variants.c.product_id).where(visible_products())
+
+
+def _variant_columns(columns: frozenset[str] | None) -> tuple[Any, ...]:
+    return projected(VARIANT_COLUMNS, columns, "id", "product_id")
 
 
 def image_select() -> Select[Any]:
@@ -436,8 +440,9 @@ def variants_by(column: str, dialect: str, columns: frozenset[str] | None = None
 
     By id, only variants of visible products; by product, the product's visibility was checked already.
     """
-    selected = projected(VARIANT_COLUMNS, columns, "id", "product_id")
-    base = variant_select(columns) if column == "id" else select(*selected)
+    base = (
+        variant_select(columns) if column == "id" else select(*projected(VARIANT_COLUMNS, columns, "id", "product_id"))
+    )
     return base.where(keys_in(variants.c[column], dialect)).order_by(
         variants.c.product_id, variants.c.position, variants.c.id
     )

@@ -122,6 +122,11 @@ class ObjectPlan:
     fill: Fill | None
     resolved: list[FieldPlan]  # the fields the fill leaves to the generic path (all of them without a fill)
 
+    @classmethod
+    def uncompiled(cls, fields: list[FieldPlan]) -> ObjectPlan:
+        """The plan of fields that all go the generic way."""
+        return cls(fields, None, fields)
+
 
 def origin_of(object_type: GraphQLObjectType) -> type | None:
     """The Python class strawberry made the object type from, if it is one of strawberry's."""
@@ -134,9 +139,9 @@ def compile_object_plan(object_type: GraphQLObjectType, fields: list[FieldPlan],
     """The object plan of these planned fields, with a fill when at least one field compiles."""
     origin = origin_of(object_type)
     compiler = _Compiler(plans_of)
-    compiled = [origin is not None and compiler.field_compiles(origin, field) for field in fields]
+    compiled = [origin is not None and compiler.field_compiles(field) for field in fields]
     if origin is None or not any(compiled[i] and not field.is_typename for i, field in enumerate(fields)):
-        return ObjectPlan(fields, None, [field for field in fields if not field.is_typename])
+        return ObjectPlan.uncompiled(fields)
     fill = compiler.fill(object_type.name, origin, fields, compiled)
     return ObjectPlan(fields, fill, [field for field, done in zip(fields, compiled, strict=True) if not done])
 
@@ -169,7 +174,7 @@ class _Compiler:
 
     # -- what compiles -------------------------------------------------------------------------
 
-    def field_compiles(self, origin: type, field: FieldPlan) -> bool:
+    def field_compiles(self, field: FieldPlan) -> bool:
         if field.is_typename:
             return True
         if field.attribute is None or field.definition is None:
@@ -184,8 +189,7 @@ class _Compiler:
             return True
         if not is_object_type(type_):
             return False  # abstract types need a runtime type resolution per value
-        origin = origin_of(type_)
-        return origin is not None and all(self.field_compiles(origin, field) for field in self.plans_of(type_, nodes))
+        return origin_of(type_) is not None and all(self.field_compiles(field) for field in self.plans_of(type_, nodes))
 
     # -- code --------------------------------------------------------------------------------
 
@@ -280,17 +284,14 @@ class _Compiler:
                 self._line(indent, f"if not {present}({source}): {out} = None")
                 self._line(indent, "else:")
                 indent += 1
-        entries: list[str] = []
-        for child in self.plans_of(object_type, field.nodes):
-            if child.is_typename:
-                entries.append(f"{child.key!r}: {object_type.name!r}")
-                continue
+
+        def read_child(child: FieldPlan, completed: str, indent: int) -> None:
             assert child.definition is not None and child.attribute is not None
-            read, completed = self._local("read"), self._local("value")
+            read = self._local("read")
             self._line(indent, f"{read} = {self._constant('INLINE', inline.fields[child.attribute])}({source})")
             self._value(child.definition.type, child.nodes, read, completed, indent)
-            entries.append(f"{child.key!r}: {completed}")
-        self._line(indent, f"{out} = {{{', '.join(entries)}}}")
+
+        self._dict(object_type, self.plans_of(object_type, field.nodes), read_child, out, indent)
 
     def _read(self, origin: type, field: FieldPlan, source: str, source_dict: str, out: str, indent: int) -> None:
         """Code reading a field's value from `source` (an instance of `origin` whose `__dict__` is in the local
@@ -357,19 +358,36 @@ class _Compiler:
         source_dict = self._local("cached")
         if any(field.attribute and _pure_reader(origin, field.attribute) for field in fields):
             self._line(indent, f"{source_dict} = {value}.__dict__")
+
+        def read_field(field: FieldPlan, completed: str, indent: int) -> None:
+            assert field.definition is not None
+            inline = self._inline(origin, field)
+            if inline is not None:
+                self._inline_value(field, inline, value, completed, indent)
+                return
+            read = self._local("read")
+            self._read(origin, field, value, source_dict, read, indent)
+            self._value(field.definition.type, field.nodes, read, completed, indent)
+
+        self._dict(object_type, fields, read_field, out, indent)
+
+    def _dict(
+        self,
+        object_type: Any,
+        fields: list[FieldPlan],
+        complete_field: Callable[[FieldPlan, str, int], None],
+        out: str,
+        indent: int,
+    ) -> None:
+        """Code building an object's result dict into `out`: `complete_field(field, local, indent)` writes the
+        code completing each field's value into `local`; `__typename` is the type's name."""
         entries: list[str] = []
         for field in fields:
             if field.is_typename:
                 entries.append(f"{field.key!r}: {object_type.name!r}")
                 continue
-            assert field.definition is not None
-            read, completed = self._local("read"), self._local("value")
-            inline = self._inline(origin, field)
-            if inline is not None:
-                self._inline_value(field, inline, value, completed, indent)
-            else:
-                self._read(origin, field, value, source_dict, read, indent)
-                self._value(field.definition.type, field.nodes, read, completed, indent)
+            completed = self._local("value")
+            complete_field(field, completed, indent)
             entries.append(f"{field.key!r}: {completed}")
         self._line(indent, f"{out} = {{{', '.join(entries)}}}")
 

@@ -127,17 +127,15 @@ class Planner:
         found = self.plans.get(key)
         if found is None:
             fields = self.plan(object_type, nodes)
-            if self.compiled:
-                found = compile_object_plan(object_type, fields, self.plan)
-            else:
-                found = ObjectPlan(fields, None, [field for field in fields if not field.is_typename])
+            compiled = self.compiled
+            found = compile_object_plan(object_type, fields, self.plan) if compiled else ObjectPlan.uncompiled(fields)
             self.plans[key] = found
         return found  # type: ignore[no-any-return]
 
-    def _selection_key(self, nodes: list[FieldNode] | None) -> tuple[int, ...]:
+    def _selection_key(self, nodes: list[FieldNode] | None) -> tuple[Any, ...]:
         """What a plan is kept under besides its type: its field nodes, or for the root the operation (plans
         are shared by every operation of a document)."""
-        return ("operation", id(self.operation)) if nodes is None else tuple(map(id, nodes))  # type: ignore[return-value]
+        return ("operation", id(self.operation)) if nodes is None else tuple(map(id, nodes))
 
     def builder(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> Build | None:
         """The compiled builder of whole objects of this type and selection, if every field compiles."""

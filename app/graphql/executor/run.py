@@ -134,10 +134,7 @@ class Run:
             object_plan = self.planner.object_plan(batch.object_type, batch.nodes)
             if object_plan.fill is not None:
                 object_plan.fill(links, self, pending)
-                plans = object_plan.resolved
-            else:
-                plans = object_plan.fields
-            for plan in plans:
+            for plan in object_plan.resolved:
                 if plan.is_typename:
                     name = batch.object_type.name
                     for link in links:
@@ -206,8 +203,7 @@ class Run:
             if plan.is_typename:
                 link.container[plan.key] = link.type_name
             elif compiled:
-                assert plan.attribute is not None
-                self._read_attribute(plan, plan.attribute, [link], pending)
+                self.read_plain(plan, link, pending)
             else:
                 link.container[plan.key] = None
 
