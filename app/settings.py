@@ -60,8 +60,11 @@ class Settings:
     redis_url: str | None = None
     currency_code: str = "USD"
     image_cdn_base: str = ""
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
+    # Overflow connections are closed as they come back, so a burst past the pool's size would open and close
+    # PostgreSQL connections (a server process each, and every prepared statement again): the pool holds
+    # all of a process's connections instead, opened as they are first needed.
+    db_pool_size: int = 10
+    db_max_overflow: int = 0
     db_pool_timeout: float = 10.0
     max_page_size: int = 100
     fast_executor: bool = True
@@ -144,8 +147,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         currency_code=env.get("CURRENCY_CODE", "USD").strip().upper(),
         image_cdn_base=env.get("IMAGE_CDN_BASE", "").rstrip("/"),
-        db_pool_size=_int(env, "DB_POOL_SIZE", 5, minimum=1),
-        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0),
         max_page_size=100,
         fast_executor=_bool(env, "FAST_EXECUTOR", True),
     )
