@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -13,6 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.accounts.authentication import Authenticator
+from app.accounts.revocations import Revocations
+from app.accounts.services import AccountServices
 from app.context import Context
 from app.db import migrate
 from app.db.database import create_engine, request_database
@@ -37,10 +41,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings)
     from schema.root import build_schema
 
+    # The revocation list polls on an engine of its own, one connection, never the requests' pool.
+    revocations = Revocations(create_engine(replace(settings, db_pool_size=1, db_max_overflow=0)))
+    accounts = AccountServices.for_settings(settings, revocations)
     pipeline = Pipeline(
         build_schema(),
-        request_context(settings, engine),
+        request_context(settings, engine, accounts),
         executor="planned" if settings.fast_executor else "reference",
+        authenticate=Authenticator(accounts.tokens, revocations),
     )
     graphql = GraphQLHTTP(pipeline)
     metrics = Metrics()
@@ -57,8 +65,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("serving with %s database (%s)", settings.url.get_backend_name(), settings.environment)
         tune_garbage_collector()
-        yield
-        await engine.dispose()
+        await revocations.start()
+        try:
+            yield
+        finally:
+            await revocations.stop()
+            await engine.dispose()
+            if revocations.engine is not None:
+                await revocations.engine.dispose()
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
@@ -70,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.accounts = accounts
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app
@@ -85,14 +100,19 @@ class _Wrap:
         await self.app(scope, receive, send)
 
 
-def request_context(settings: Settings, engine: Any) -> ContextFactory:
-    """The pipeline's context factory: a request's database handle, fresh loaders and its viewer."""
+def request_context(settings: Settings, engine: Any, accounts: AccountServices | None = None) -> ContextFactory:
+    """The pipeline's context factory: a request's database handle, fresh loaders, its viewer, and the cookies
+    its resolvers set (handed on by the HTTP transport through the request's state)."""
 
     @asynccontextmanager
     async def context_for(request: Any, viewer: Any) -> AsyncIterator[Context]:
         async with request_database(engine) as db:
             context = Context.for_request(settings, db, request=request, request_id=current_request_id())
             context.viewer = viewer
+            context.accounts = accounts
+            cookies = getattr(getattr(request, "state", None), "response_cookies", None)
+            if cookies is not None:
+                context.response_cookies = cookies
             try:
                 yield context
             finally:

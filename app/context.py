@@ -1,4 +1,4 @@
-"""The per-request context every resolver receives."""
+"""The per-request context every resolver receives, and the cookies a resolver sets on the response."""
 
 from __future__ import annotations
 
@@ -10,7 +10,38 @@ from app.db.database import RequestDatabase
 from app.db.loaders import Loaders
 from app.settings import Settings
 
-__all__ = ["Context"]
+__all__ = ["Context", "CookieChange", "ResponseCookies"]
+
+
+@dataclass(frozen=True, slots=True)
+class CookieChange:
+    """A cookie to set on the response (`value` None: to clear)."""
+
+    name: str
+    value: str | None
+    max_age: int | None
+    http_only: bool
+    secure: bool
+    same_site: str = "lax"
+    path: str = "/"
+
+
+class ResponseCookies:
+    """Cookies the resolvers of one request set or clear; an HTTP transport applies them to its response.
+
+    Transports without cookies (a WebSocket message) ignore them.
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[CookieChange] = []
+
+    def set(self, name: str, value: str, *, max_age: int, http_only: bool, secure: bool) -> None:
+        """Set a cookie for `max_age` seconds, SameSite=Lax, on every path."""
+        self.changes.append(CookieChange(name, value, max_age, http_only, secure))
+
+    def clear(self, name: str, *, http_only: bool, secure: bool) -> None:
+        """Clear a cookie."""
+        self.changes.append(CookieChange(name, None, None, http_only, secure))
 
 
 @dataclass
@@ -25,10 +56,18 @@ class Context:
     request_id: str = ""
     # per object type, the row columns the executing document reads (see app.graphql.columns)
     columns: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    # the process's account services (app.accounts.services.AccountServices), from the composition root
+    accounts: Any = None
+    response_cookies: ResponseCookies = field(default_factory=ResponseCookies)
 
     def columns_of(self, type_name: str) -> frozenset[str] | None:
         """The columns of rows of this object type the document reads; None for every column."""
         return self.columns.get(type_name)
+
+    @property
+    def request_cookies(self) -> Mapping[str, str]:
+        """The cookies the request came with (none without an HTTP request)."""
+        return getattr(self.request, "cookies", None) or {}
 
     @classmethod
     def for_request(cls, settings: Settings, db: RequestDatabase, request: Any = None, request_id: str = "") -> Context:

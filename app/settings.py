@@ -56,6 +56,8 @@ class Settings:
     database_url: str = field(default_factory=default_database_url)
     environment: str = "development"
     secret_key: Secret = field(default_factory=lambda: Secret(DEFAULT_SECRET_KEY))
+    # the key before the last rotation: tokens it signed are still accepted, none is signed with it
+    secret_key_previous: Secret | None = None
     log_level: str = "INFO"
     redis_url: str | None = None
     currency_code: str = "USD"
@@ -143,6 +145,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("DATABASE_URL") or default_database_url(),
         environment=env.get("STOREFRONT_ENV", "development").strip().lower(),
         secret_key=Secret(env.get("SECRET_KEY") or DEFAULT_SECRET_KEY),
+        secret_key_previous=Secret(env["SECRET_KEY_PREVIOUS"]) if env.get("SECRET_KEY_PREVIOUS") else None,
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
         redis_url=env.get("REDIS_URL") or None,
         currency_code=env.get("CURRENCY_CODE", "USD").strip().upper(),

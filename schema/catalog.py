@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from operator import attrgetter
@@ -20,34 +20,16 @@ from app.catalog.loaders import (
     ReviewByIdLoader,
     VariantByIdLoader,
 )
-from app.db.ids import encode_global_id
 from app.db.pagination import PageArgs
-from app.graphql.columns import COLUMNS_METADATA_KEY, READS_COLUMNS, reads
+from app.graphql.columns import COLUMNS_METADATA_KEY, reads
 from app.graphql.executor import BATCH_METADATA_KEY, inline_object
 from resolvers import catalog
 from schema.fields import relation
-from schema.lazy import LazyFields, Readers, lazy_fields
+from schema.lazy import LazyFields, lazy_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type, to_node
+from schema.rows import row_readers, utc
 
 __all__ = ["CatalogQuery", "Category", "Image", "Product", "ProductVariant", "Review"]
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without a zone; they were written in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _row_readers(type_name: str, *columns: str, **computed: Callable[[Any], Any]) -> Readers:
-    """Readers of a row view's fields: its global ID, the row's columns of the same name, and `computed`,
-    each declaring the columns it reads (`reads`), so loaders select only what a query shows."""
-    readers: dict[str, Callable[[Any], Any]] = {column: attrgetter(f"row.{column}") for column in columns}
-    declared = {column: (column,) for column in columns}
-    readers["id"], declared["id"] = (lambda view: encode_global_id(type_name, view.row.id)), ("id",)
-    for name, reader in computed.items():
-        if getattr(reader, READS_COLUMNS, None) is None:
-            raise TypeError(f"{type_name}.{name}: declare the columns its reader reads with reads(...)")
-        readers[name] = reader
-    return Readers(readers, declared)
 
 
 def _image_urls(context: Any, sources: list[Any], arguments: dict[str, Any]) -> list[str]:
@@ -146,7 +128,7 @@ class ProductFilter:
 @lazy_fields
 @strawberry.type(description="A category of the catalog tree, such as Apparel > T-Shirts.")
 class Category(LazyFields, Node):
-    READERS = _row_readers("Category", "slug", "name", "description", "position")
+    READERS = row_readers("Category", "slug", "name", "description", "position")
     row: strawberry.Private[Any]
     slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. apparel-t-shirts.")
     name: str = strawberry.field(description="The display name.")
@@ -188,7 +170,7 @@ class Category(LazyFields, Node):
 @lazy_fields
 @strawberry.type(description="A product image; ask for the size you will draw with `url(width:, height:)`.")
 class Image(LazyFields, Node):
-    READERS = _row_readers("Image", "alt_text", "width", "height")
+    READERS = row_readers("Image", "alt_text", "width", "height")
     row: strawberry.Private[Any]
     alt_text: str = strawberry.field(description="Text describing the image for screen readers.")
     width: int = strawberry.field(description="The original width in pixels.")
@@ -216,7 +198,7 @@ class Image(LazyFields, Node):
 @lazy_fields
 @strawberry.type(description="A purchasable variant of a product, such as the medium red one.")
 class ProductVariant(LazyFields, Node):
-    READERS = _row_readers(
+    READERS = row_readers(
         "ProductVariant",
         "sku",
         "title",
@@ -252,12 +234,12 @@ class ProductVariant(LazyFields, Node):
 @lazy_fields
 @strawberry.type(description="A customer's review of a product.")
 class Review(LazyFields, Node):
-    READERS = _row_readers(
+    READERS = row_readers(
         "Review",
         "rating",
         "title",
         "body",
-        created_at=reads("created_at")(lambda view: _utc(view.row.created_at)),
+        created_at=reads("created_at")(lambda view: utc(view.row.created_at)),
         author=reads("author_display_name")(lambda view: ReviewAuthor(display_name=view.row.author_display_name)),
     )
     row: strawberry.Private[Any]
@@ -277,15 +259,15 @@ class Review(LazyFields, Node):
 @lazy_fields
 @strawberry.type(description="A product of the catalog; only products on sale (ACTIVE) are visible.")
 class Product(LazyFields, Node):
-    READERS = _row_readers(
+    READERS = row_readers(
         "Product",
         "slug",
         "title",
         "description",
         "vendor",
         tags=reads("tags")(lambda view: orjson.loads(view.row.tags)),
-        created_at=reads("created_at")(lambda view: _utc(view.row.created_at)),
-        updated_at=reads("updated_at")(lambda view: _utc(view.row.updated_at)),
+        created_at=reads("created_at")(lambda view: utc(view.row.created_at)),
+        updated_at=reads("updated_at")(lambda view: utc(view.row.updated_at)),
     )
     row: strawberry.Private[Any]
     slug: str = strawberry.field(description="The unique, URL-friendly handle, e.g. merino-crew-sweater.")

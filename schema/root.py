@@ -5,17 +5,20 @@ from __future__ import annotations
 import strawberry
 from strawberry.tools import merge_types
 
+from schema.accounts import AccountsMutation, AccountsQuery
 from schema.catalog import CatalogQuery
 
 __all__ = ["build_schema", "schema"]
 
-Query = merge_types("Query", (CatalogQuery,))
+Query = merge_types("Query", (CatalogQuery, AccountsQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
+Mutation = merge_types("Mutation", (AccountsMutation,))
+Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 
 def build_schema() -> strawberry.Schema:
     """Build the GraphQL schema of Storefront BFF."""
-    return strawberry.Schema(query=Query)
+    return strawberry.Schema(query=Query, mutation=Mutation)
 
 
 schema = build_schema()

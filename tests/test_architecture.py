@@ -151,8 +151,8 @@ def test_every_module_has_exactly_one_role_or_is_a_composition_root():
     assert unplaced == {}
 
 
-def test_the_catalog_is_a_domain_and_infrastructure_is_not():
-    assert domains() == {"app.catalog"}
+def test_the_catalog_and_accounts_are_domains_and_infrastructure_is_not():
+    assert domains() == {"app.accounts", "app.catalog"}
 
 
 def test_every_type_field_argument_and_enum_value_has_a_description():

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.catalog.models import Category, Customer, Product, ProductImage, ProductVariant, Review
+from app.accounts.models import Customer
+from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
 from app.db.ids import encode_global_id
 from tests import conftest
 from tests.conftest import Api, serve

@@ -163,16 +163,17 @@ async def test_get_mutation_is_405_even_without_a_mutation_type(api: Api, accept
 
 
 @REQUEST_ERROR
-async def test_post_mutation_without_a_mutation_type_fails_validation(
+async def test_post_subscription_without_a_subscription_type_fails_validation(
     api: Api, accept: str, status: int, content_type: str
 ) -> None:
-    response = await api.client.post("/graphql", json={"query": "mutation { __typename }"}, headers={"accept": accept})
+    body = {"query": "subscription { __typename }"}
+    response = await api.client.post("/graphql", json=body, headers={"accept": accept})
     assert response.status_code == status
     assert response.headers["content-type"] == content_type
     assert response.json() == {
         "errors": [
             {
-                "message": "The mutation operation is not supported by the schema.",
+                "message": "The subscription operation is not supported by the schema.",
                 "locations": [{"line": 1, "column": 1}],
                 "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
             }

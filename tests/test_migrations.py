@@ -19,6 +19,8 @@ from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_TABLES = {"categories", "customers", "products", "product_variants", "product_images", "reviews"}
+ACCOUNT_TABLES = {"customer_sessions", "refresh_tokens"}
+ALL_TABLES = CATALOG_TABLES | ACCOUNT_TABLES
 
 
 async def _tables(url: str) -> set[str]:
@@ -49,11 +51,11 @@ async def _model_differences(url: str) -> list:
 async def test_upgrade_downgrade_upgrade(backend, tmp_path):
     async with fresh_database(backend, tmp_path) as url:
         migrate.upgrade(url)
-        assert await _tables(url) == CATALOG_TABLES | {"alembic_version"}
+        assert await _tables(url) == ALL_TABLES | {"alembic_version"}
         migrate.downgrade(url, "base")
         assert await _tables(url) == {"alembic_version"}
         migrate.upgrade(url)
-        assert await _tables(url) == CATALOG_TABLES | {"alembic_version"}
+        assert await _tables(url) == ALL_TABLES | {"alembic_version"}
 
 
 async def test_migrations_match_the_models(backend, tmp_path):
@@ -68,7 +70,7 @@ async def test_current_revision_is_head_after_upgrade(backend, tmp_path):
         try:
             assert await migrate.current_revision(engine) is None
             migrate.upgrade(url)
-            assert await migrate.current_revision(engine) == migrate.head_revision() == "0001"
+            assert await migrate.current_revision(engine) == migrate.head_revision() == "0002"
         finally:
             await engine.dispose()
 
@@ -83,7 +85,7 @@ def _tables_loaded_in_a_fresh_interpreter(package: str, *paths: Path) -> list[st
 
 def test_alembic_sees_every_domains_tables_without_naming_a_domain():
     # Nothing but load_models imports the catalog here: env.py compares these tables with the migrations.
-    assert _tables_loaded_in_a_fresh_interpreter("app") == sorted(CATALOG_TABLES)
+    assert _tables_loaded_in_a_fresh_interpreter("app") == sorted(ALL_TABLES)
 
 
 def test_a_new_domain_s_models_are_found_by_their_file_alone(tmp_path):

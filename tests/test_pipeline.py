@@ -26,9 +26,9 @@ from strawberry.types import Info
 
 from app.asgi import request_context
 from app.db.database import create_engine
-from app.errors import UserInputError
+from app.errors import Unauthenticated, UserInputError
 from app.graphql.http import GraphQLHTTP
-from app.graphql.pipeline import GraphQLParams, Outcome, Pipeline, RequestState
+from app.graphql.pipeline import GraphQLParams, Operation, Outcome, Pipeline, RequestState
 from app.web.request_id import RequestIdMiddleware
 from schema.root import build_schema
 from tests.conftest import settings_for
@@ -122,7 +122,7 @@ async def plain_context(request: Any, viewer: Any) -> AsyncIterator[Any]:
     yield SimpleNamespace(request=request, viewer=viewer)
 
 
-def bearer(request: Any) -> str | None:
+def bearer(request: Any, _operation: Any = None) -> str | None:
     """Reads `Authorization: Bearer <name>`, as a real authenticate reads a token: headers only."""
     header = request.headers.get("authorization", "") if request is not None else ""
     return header.removeprefix("Bearer ") or None
@@ -212,9 +212,11 @@ async def test_the_viewer_authenticate_finds_reaches_the_context(catalog_url: st
     settings = settings_for(catalog_url)
     engine = create_engine(settings)
     seen: list[Any] = []
+    operations: list[Operation] = []
 
-    def authenticate(request: Any) -> str | None:
+    def authenticate(request: Any, operation: Operation) -> str | None:
         seen.append(request)
+        operations.append(operation)
         return bearer(request)
 
     pipeline = Pipeline(
@@ -232,8 +234,51 @@ async def test_the_viewer_authenticate_finds_reaches_the_context(catalog_url: st
     assert alice.json() == {"data": {"viewer": "alice", "contextType": "Context"}}
     assert nobody.json() == {"data": {"viewer": None}}
     assert refused.json()["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
-    # authenticate got the transport's request, and never ran for the refused document.
+    # authenticate got the transport's request and what it runs, and never ran for the refused document.
     assert [request.method for request in seen] == ["POST", "GET"]
+    assert operations == [
+        Operation("query", frozenset({"viewer", "contextType"})),
+        Operation("query", frozenset({"viewer"})),
+    ]
+
+
+async def test_authenticate_sees_root_fields_through_fragments() -> None:
+    operations: list[Operation] = []
+
+    def record(_request: Any, operation: Operation) -> None:
+        operations.append(operation)
+
+    pipeline = Pipeline(tiny_schema(), plain_context, authenticate=record)
+    query = (
+        "query { ...Top ... on Query { contextType } } "
+        "fragment Top on Query { hello ...Top2 } fragment Top2 on Query { viewer }"
+    )
+    result = await pipeline.run(GraphQLParams(query))
+    assert "errors" not in result.payload()
+    assert operations == [Operation("query", frozenset({"hello", "contextType", "viewer"}))]
+
+
+async def test_refused_credentials_answer_401_with_a_bearer_challenge(executor: str) -> None:
+    opened: list[Any] = []
+
+    def expired(_request: Any, _operation: Operation) -> None:
+        raise Unauthenticated("The access token has expired", bearer=True)
+
+    @asynccontextmanager
+    async def context(request: Any, viewer: Any) -> AsyncIterator[Any]:
+        opened.append(request)
+        yield None
+
+    pipeline = Pipeline(tiny_schema(), context, authenticate=expired, executor=kind(executor))
+    async with client_of(pipeline) as client:
+        response = await client.post("/graphql", json={"query": "{ hello }"})
+    assert (response.status_code, opened) == (401, [])
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", error_description="The access token has expired"'
+    )
+    assert response.json() == {
+        "errors": [{"message": "The access token has expired", "extensions": {"code": "UNAUTHENTICATED"}}]
+    }
 
 
 # --------------------------------------------------------------------------- mutations
@@ -445,7 +490,7 @@ async def test_an_extension_s_resolve_hook_runs_whichever_executor_is_chosen(exe
 async def test_authenticate_may_refuse_with_a_domain_error_before_any_context(executor: str) -> None:
     opened: list[Any] = []
 
-    def malformed(_request: Any) -> None:
+    def malformed(_request: Any, _operation: Any) -> None:
         raise UserInputError("The bearer token is malformed")
 
     @asynccontextmanager

@@ -16,16 +16,15 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.accounts.models import Customer  # noqa: F401  (reviews reference customers: same metadata)
 from app.db.base import Base, utcnow
 
 __all__ = [
     "PRODUCT_STATUSES",
     "Category",
-    "Customer",
     "Product",
     "ProductImage",
     "ProductVariant",
@@ -48,20 +47,6 @@ class Category(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"))
     position: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Customer(Base):
-    """A shopper; email is unique whatever its case."""
-
-    __tablename__ = "customers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    display_name: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-Index("uq_customers_email_lower", func.lower(Customer.email), unique=True)
 
 
 class Product(Base):

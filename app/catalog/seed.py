@@ -31,7 +31,8 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.catalog.models import Category, Customer, Product, ProductImage, ProductVariant, Review
+from app.accounts.models import Customer
+from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
 
 __all__ = [
     "CATALOG_TABLES",

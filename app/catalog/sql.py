@@ -26,7 +26,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from app.catalog.models import Category, Customer, Product, ProductImage, ProductVariant, Review
+from app.accounts.models import Customer
+from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
 from app.db.loaders import keys_in
 from app.db.pagination import (
     Keyset,

@@ -21,6 +21,7 @@ from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.context import ResponseCookies
 from app.graphql.pipeline import ANY_OPERATION, GraphQLParams, Outcome, Pipeline, PipelineResult
 
 __all__ = ["GraphQLHTTP", "RequestError", "negotiate", "read_params", "wants_html"]
@@ -189,10 +190,15 @@ class GraphQLHTTP:
         except RequestError as error:
             return self._error_response(error, media_type)
         queries_only = request.method in QUERY_METHODS
+        cookies = request.state.response_cookies = ResponseCookies()  # the context factory hands it on
         result = await self.pipeline.run(params, request, allowed=QUERIES_ONLY if queries_only else ANY_OPERATION)
         if result.outcome is Outcome.OK:  # the hot path
-            return self.respond(result.payload(), 200, media_type)
-        return self._status_response(result, media_type)
+            response = self.respond(result.payload(), 200, media_type)
+        else:
+            response = self._status_response(result, media_type)
+        if cookies.changes:
+            _apply_cookies(response, cookies)
+        return response
 
     def _status_response(self, result: PipelineResult, media_type: str) -> Response:
         outcome = result.outcome
@@ -204,6 +210,10 @@ class GraphQLHTTP:
             return self.respond(result.payload(), 503, media_type, {"Retry-After": RETRY_AFTER_SECONDS})
         if outcome is Outcome.FAILURE:
             return self.respond(result.payload(), 500, media_type)
+        if outcome is Outcome.UNAUTHENTICATED:
+            return self.respond(result.payload(), 401, media_type, result.headers)
+        if outcome is Outcome.FORBIDDEN:
+            return self.respond(result.payload(), 403, media_type, result.headers)
         # A request error: the new media type says so with 400, the legacy one answers 200 with `errors`.
         return self.respond(result.payload(), 400 if media_type == GRAPHQL_RESPONSE else 200, media_type)
 
@@ -222,3 +232,21 @@ class GraphQLHTTP:
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,
         )
+
+
+def _apply_cookies(response: Response, cookies: ResponseCookies) -> None:
+    for change in cookies.changes:
+        if change.value is None:
+            response.delete_cookie(
+                change.name, path=change.path, secure=change.secure, httponly=change.http_only, samesite="lax"
+            )
+        else:
+            response.set_cookie(
+                change.name,
+                change.value,
+                max_age=change.max_age,
+                path=change.path,
+                secure=change.secure,
+                httponly=change.http_only,
+                samesite="lax",
+            )

@@ -11,8 +11,10 @@ request object except to hand it to `authenticate` and the context factory.
 Where a feature plugs in (the README lists these too):
 - validation: `rules`, graphql-core `ValidationRule`s added to `specified_rules` (depth, cost, persisted
   documents). The document cache belongs to the pipeline, so a cached outcome always matches its rules.
-- authentication: `authenticate(request) -> viewer`, called once the document is valid, before the context
-  (and the database handle) exists; it must not touch the database. It may raise a `DomainError`.
+- authentication: `authenticate(request, operation) -> viewer`, called once the document is valid, before the
+  context (and the database handle) exists; it must not touch the database. `operation` (an `Operation`)
+  says what will run, for checks that depend on it (CSRF on mutations). It may raise a `DomainError`; one
+  with a `refusal` (bad credentials, a CSRF failure) gives that outcome, which HTTP answers 401 or 403.
 - context: `context_factory(request, viewer)`, an async context manager giving the resolvers' context.
 - response: `response_extensions`, callables `(state) -> mapping or None` merged into `extensions`.
 - around stages: the strawberry schema's `SchemaExtension`s (`on_operation`, `on_parse`, `on_validate`,
@@ -39,8 +41,12 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     execute,
@@ -64,6 +70,7 @@ __all__ = [
     "Authenticate",
     "ContextFactory",
     "GraphQLParams",
+    "Operation",
     "Outcome",
     "Pipeline",
     "PipelineResult",
@@ -75,16 +82,24 @@ __all__ = [
 ANY_OPERATION: frozenset[OperationType] = frozenset(OperationType)
 MAX_VARIABLE_ERRORS = 50
 
-Authenticate = Callable[[Any], Any]
+Authenticate = Callable[[Any, "Operation"], Any]
 ContextFactory = Callable[[Any, Any], AbstractAsyncContextManager[Any]]
 ResponseExtensions = Callable[["RequestState"], Mapping[str, Any] | None]
 
 _NO_HOOK: AbstractAsyncContextManager[None] = nullcontext()  # reusable: no allocation per stage
 
 
-def anonymous(_request: Any) -> None:
+def anonymous(_request: Any, _operation: Operation) -> None:
     """The default `authenticate`: every request is anonymous (its viewer is None)."""
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What a request will run, as `authenticate` sees it: the operation type and its root field names."""
+
+    kind: str  # "query", "mutation" or "subscription"
+    root_fields: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +119,8 @@ class Outcome(enum.Enum):
     REQUEST_ERROR = "request error"  # refused before execution: parse, validation, operation, variables
     NOT_ALLOWED = "not allowed"  # an operation type the transport does not take (a mutation over GET)
     UNAVAILABLE = "unavailable"  # the database could not be reached and no data was produced
+    UNAUTHENTICATED = "unauthenticated"  # the credentials were refused (expired, tampered, revoked)
+    FORBIDDEN = "forbidden"  # refused for the credentials it came with (a mutation without its CSRF header)
     FAILURE = "failure"  # an unexpected failure outside any resolver
 
 
@@ -117,6 +134,7 @@ class PipelineResult:
     extensions: dict[str, Any] | None = None
     executed: bool = False
     operation_type: OperationType | None = None  # set when NOT_ALLOWED
+    headers: dict[str, str] | None = None  # for the transport's refusal (a bearer challenge)
 
     def payload(self) -> dict[str, Any]:
         """The response as the GraphQL spec shapes it: `data` (when executed), `errors`, `extensions`."""
@@ -302,7 +320,10 @@ class Pipeline:
 
     def _open_context(self, state: RequestState) -> AbstractAsyncContextManager[Any]:
         """Authenticate (headers or cookies only, no database), then the context factory's manager."""
-        state.viewer = self.authenticate(state.request)
+        operation = state.operation
+        assert operation is not None and state.document is not None
+        summary = Operation(operation.operation.value, _root_fields(state.document, operation))
+        state.viewer = self.authenticate(state.request, summary)
         return self.context_factory(state.request, state.viewer)
 
     def _give_columns(self, state: RequestState, context: Any) -> None:
@@ -406,9 +427,31 @@ def _request_error(errors: list[GraphQLError], code: str) -> PipelineResult:
 
 def _failure(exc: Exception) -> PipelineResult:
     if isinstance(exc, DomainError):
+        if exc.refusal is not None:
+            return PipelineResult(Outcome(exc.refusal), errors=[format_failure(exc)], headers=exc.headers() or None)
         outcome = Outcome.REQUEST_ERROR
     elif is_unavailable(exc):
         outcome = Outcome.UNAVAILABLE
     else:
         outcome = Outcome.FAILURE
     return PipelineResult(outcome, errors=[format_failure(exc)])
+
+
+def _root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> frozenset[str]:
+    """The names of the fields at the operation's root, through fragments (without evaluating directives)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    pending = [operation.selection_set]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    pending.append(fragment.selection_set)
+    return frozenset(names)

@@ -7,7 +7,8 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.catalog.models import Customer, Product, ProductVariant
+from app.accounts.models import Customer
+from app.catalog.models import Product, ProductVariant
 
 __all__ = ["PRODUCT", "STOCK", "VARIANT", "VARIANT_2", "add_product", "decrement_stock", "stock_of", "stocks"]
 

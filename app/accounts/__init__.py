@@ -1,0 +1,1 @@
+"""Accounts: customers and staff, their passwords, sessions and refresh tokens (persistence only)."""

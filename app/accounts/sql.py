@@ -1,0 +1,164 @@
+"""The SQL of accounts: customers by email, sessions and the rotation of their refresh tokens.
+
+Statements are built once per dialect (cached) and run on the request's database handle; every write runs
+inside the caller's `db.transaction()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select, update
+
+from app.accounts.models import Customer, CustomerSession, RefreshToken
+from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, digest
+from app.db.database import RequestDatabase
+from app.db.loaders import keys_in
+
+__all__ = [
+    "CUSTOMER_COLUMNS",
+    "RefreshedSession",
+    "create_customer",
+    "create_session",
+    "customer_by_email",
+    "customers_by_id",
+    "find_refresh_token",
+    "revoke_session",
+    "rotate_refresh_token",
+    "session_of_refresh_token",
+    "set_password_hash",
+    "use_refresh_token",
+]
+
+customers: Table = Customer.__table__  # type: ignore[assignment]
+sessions: Table = CustomerSession.__table__  # type: ignore[assignment]
+refresh_tokens: Table = RefreshToken.__table__  # type: ignore[assignment]
+
+CUSTOMER_COLUMNS = (
+    customers.c.id,
+    customers.c.email,
+    customers.c.display_name,
+    customers.c.created_at,
+    customers.c.role,
+)
+
+
+@cache
+def customers_by_id(dialect: str) -> Select[Any]:
+    """Customers (without their password hash) by id, for the keyed loader."""
+    return select(*CUSTOMER_COLUMNS).where(keys_in(customers.c.id, dialect))
+
+
+async def customer_by_email(db: RequestDatabase, email: str) -> Any:
+    """The customer with this email whatever its case (with the password hash), or None."""
+    statement = select(*CUSTOMER_COLUMNS, customers.c.password_hash).where(
+        func.lower(customers.c.email) == email.lower()
+    )
+    rows = await db.fetch_all(statement)
+    return rows[0] if rows else None
+
+
+async def create_customer(db: RequestDatabase, email: str, display_name: str, password_hash: str, now: datetime) -> Any:
+    """Insert a customer; the row (IntegrityError when the email is taken, whatever its case)."""
+    statement = (
+        insert(customers)
+        .values(email=email, display_name=display_name, password_hash=password_hash, role="CUSTOMER", created_at=now)
+        .returning(*CUSTOMER_COLUMNS)
+    )
+    return (await db.fetch_all(statement))[0]
+
+
+async def set_password_hash(db: RequestDatabase, customer_id: int, password_hash: str) -> None:
+    """Replace a customer's password hash (a rehash with current parameters, or a new password)."""
+    await db.execute(update(customers).where(customers.c.id == customer_id).values(password_hash=password_hash))
+
+
+async def create_session(
+    db: RequestDatabase, session_id: str, customer_id: int, refresh_token: str, *, cookie: bool, now: datetime
+) -> None:
+    """Start a session with its first refresh token."""
+    expires_at = now + REFRESH_TOKEN_LIFETIME
+    await db.execute(
+        insert(sessions).values(
+            id=session_id, customer_id=customer_id, created_at=now, expires_at=expires_at, cookie=cookie
+        )
+    )
+    await _add_refresh_token(db, session_id, refresh_token, now)
+
+
+async def _add_refresh_token(db: RequestDatabase, session_id: str, refresh_token: str, now: datetime) -> None:
+    await db.execute(
+        insert(refresh_tokens).values(
+            digest=digest(refresh_token),
+            session_id=session_id,
+            created_at=now,
+            expires_at=now + REFRESH_TOKEN_LIFETIME,
+        )
+    )
+
+
+class RefreshedSession:
+    """The session a refresh token belonged to, with its customer's id and role."""
+
+    __slots__ = ("customer_id", "role", "session_id")
+
+    def __init__(self, session_id: str, customer_id: int, role: str) -> None:
+        self.session_id = session_id
+        self.customer_id = customer_id
+        self.role = role
+
+
+_TOKEN: BindParameter[str] = bindparam("token_digest")
+
+
+@cache
+def _use_token_statement() -> Any:
+    # One conditional UPDATE marks the token used: of two concurrent refreshes with it, exactly one wins.
+    return (
+        update(refresh_tokens)
+        .where(refresh_tokens.c.digest == _TOKEN, refresh_tokens.c.used_at.is_(None))
+        .where(refresh_tokens.c.expires_at > bindparam("now"))
+        .values(used_at=bindparam("now"))
+        .returning(refresh_tokens.c.session_id)
+    )
+
+
+async def use_refresh_token(db: RequestDatabase, refresh_token: str, now: datetime) -> str | None:
+    """Mark an unused, unexpired refresh token used and return its session id; None when it was not one."""
+    rows = await db.fetch_all(_use_token_statement(), {"token_digest": digest(refresh_token), "now": now})
+    return rows[0].session_id if rows else None
+
+
+async def find_refresh_token(db: RequestDatabase, refresh_token: str) -> Any:
+    """The stored token (its session id and whether it was used), or None when it was never issued."""
+    statement = select(refresh_tokens.c.session_id, refresh_tokens.c.used_at).where(
+        refresh_tokens.c.digest == digest(refresh_token)
+    )
+    rows = await db.fetch_all(statement)
+    return rows[0] if rows else None
+
+
+async def session_of_refresh_token(db: RequestDatabase, session_id: str, now: datetime) -> RefreshedSession | None:
+    """The live (unrevoked, unexpired) session with its customer; None when it is not live."""
+    statement = (
+        select(sessions.c.id, sessions.c.customer_id, customers.c.role)
+        .join(customers, customers.c.id == sessions.c.customer_id)
+        .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+    )
+    rows = await db.fetch_all(statement)
+    if not rows:
+        return None
+    return RefreshedSession(rows[0].id, rows[0].customer_id, rows[0].role)
+
+
+async def rotate_refresh_token(db: RequestDatabase, session_id: str, refresh_token: str, now: datetime) -> None:
+    """Give the session its next refresh token."""
+    await _add_refresh_token(db, session_id, refresh_token, now)
+
+
+async def revoke_session(db: RequestDatabase, session_id: str, now: datetime) -> bool:
+    """Revoke a session (its whole family of tokens); whether it was live until now."""
+    statement = update(sessions).where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+    return await db.execute(statement.values(revoked_at=now)) == 1

@@ -1,0 +1,229 @@
+"""Account use cases: sign-up, sign-in (bearer tokens or the session cookie), refresh, sign-out, the viewer.
+
+Every expected failure is an `AccountFailure` with a code and the input path it is about; the schema turns
+it into a payload error. A failure raised inside a transaction rolls it back, so it changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts import sql
+from app.accounts.authentication import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Viewer,
+    join_session_cookie,
+    split_session_cookie,
+)
+from app.accounts.loaders import CustomerByIdLoader
+from app.accounts.passwords import password_weakness
+from app.accounts.services import AccountServices
+from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, new_secret, new_session_id
+from app.context import Context
+from app.db.base import utcnow
+from app.errors import DomainError
+
+__all__ = [
+    "AccountFailure",
+    "SignedIn",
+    "can_see_private_fields",
+    "customer",
+    "customer_create",
+    "customer_login",
+    "customer_logout",
+    "normalise_email",
+    "token_refresh",
+    "viewer",
+]
+
+MAX_EMAIL_LENGTH = 320
+MAX_DISPLAY_NAME_LENGTH = 120
+# One @, something on each side, a dot in the domain, no spaces: deliverability is the mail's business.
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+COOKIE_MAX_AGE = int(REFRESH_TOKEN_LIFETIME.total_seconds())
+
+
+class AccountFailure(DomainError):
+    """An expected failure of an account operation, shown as a payload error."""
+
+    def __init__(self, code: str, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message, field=field, code=code)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new pair of tokens (None in cookie mode, where they went into the cookie) and its customer."""
+
+    access_token: str | None
+    refresh_token: str | None
+    expires_at: datetime
+    customer_id: int
+
+
+def _services(ctx: Context) -> AccountServices:
+    services: AccountServices = ctx.accounts
+    return services
+
+
+def normalise_email(email: str) -> str:
+    """The form an email is stored and compared in: NFKC, trimmed, lower-case."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def can_see_private_fields(viewer: Viewer | None, customer_id: int) -> bool:
+    """Whether the viewer may read this customer's private fields: the customer and staff only."""
+    return viewer is not None and (viewer.is_staff or viewer.customer_id == customer_id)
+
+
+async def customer_create(ctx: Context, email: str, password: str, display_name: str) -> Any:
+    """Sign up: a new customer with a unique email and a strong password; its row."""
+    email = normalise_email(email)
+    display_name = display_name.strip()
+    _check_email(email, ("input", "email"))
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long"
+        raise AccountFailure("INVALID", message, ("input", "displayName"))
+    weakness = password_weakness(password, email)
+    if weakness is not None:
+        raise AccountFailure("PASSWORD_TOO_WEAK", weakness, ("input", "password"))
+    password_hash = await _services(ctx).passwords.hash(password)
+    async with ctx.db.transaction():
+        if await sql.customer_by_email(ctx.db, email) is not None:
+            raise _email_taken()
+        try:
+            async with ctx.db.transaction():  # a savepoint: a concurrent sign-up's row fails only this insert
+                return await sql.create_customer(ctx.db, email, display_name, password_hash, utcnow())
+        except IntegrityError:
+            raise _email_taken() from None
+
+
+def _email_taken() -> AccountFailure:
+    return AccountFailure("TAKEN", "An account with this email already exists", ("input", "email"))
+
+
+def _check_email(email: str, field: tuple[str, ...]) -> None:
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.match(email):
+        raise AccountFailure("INVALID", "Enter a valid email address", field)
+
+
+async def customer_login(ctx: Context, email: str, password: str, use_cookie: bool) -> SignedIn:
+    """Sign in with email and password: a new session, its tokens (or, with `use_cookie`, the cookies).
+
+    An unknown email and a wrong password fail alike, after the same password verification.
+    """
+    services = _services(ctx)
+    found = await sql.customer_by_email(ctx.db, normalise_email(email))
+    verification = await services.passwords.verify(found.password_hash if found is not None else None, password)
+    if found is None or not verification.matched:
+        raise AccountFailure("INVALID_CREDENTIALS", "The email or the password is not right")
+    now = utcnow()
+    session_id, refresh_token = new_session_id(), new_secret()
+    async with ctx.db.transaction():
+        if verification.needs_rehash:  # the hashing parameters changed since this password was set
+            await sql.set_password_hash(ctx.db, found.id, await services.passwords.hash(password))
+        await sql.create_session(ctx.db, session_id, found.id, refresh_token, cookie=use_cookie, now=now)
+    return _signed_in(ctx, found.id, found.role, session_id, refresh_token, now, use_cookie)
+
+
+def _signed_in(
+    ctx: Context, customer_id: int, role: str, session_id: str, refresh_token: str, now: datetime, cookie: bool
+) -> SignedIn:
+    services = _services(ctx)
+    access_token, expires_at = services.tokens.issue(customer_id, role, session_id, now)
+    if not cookie:
+        return SignedIn(access_token, refresh_token, expires_at, customer_id)
+    secure = services.secure_cookies
+    cookies = ctx.response_cookies
+    value = join_session_cookie(access_token, refresh_token)
+    cookies.set(SESSION_COOKIE, value, max_age=COOKIE_MAX_AGE, http_only=True, secure=secure)
+    csrf = ctx.request_cookies.get(CSRF_COOKIE) or new_secret()
+    cookies.set(CSRF_COOKIE, csrf, max_age=COOKIE_MAX_AGE, http_only=False, secure=secure)
+    return SignedIn(None, None, expires_at, customer_id)
+
+
+def _clear_cookies(ctx: Context) -> None:
+    secure = _services(ctx).secure_cookies
+    ctx.response_cookies.clear(SESSION_COOKIE, http_only=True, secure=secure)
+    ctx.response_cookies.clear(CSRF_COOKIE, http_only=False, secure=secure)
+
+
+async def token_refresh(ctx: Context, refresh_token: str | None) -> SignedIn:
+    """Rotate a refresh token: a new pair, the old token used up. Without one, the session cookie's.
+
+    A refresh token presented a second time means it leaked: the whole session is revoked, with every
+    token it issued, and the answer is TOKEN_REUSED.
+    """
+    cookie_mode = refresh_token is None
+    if cookie_mode:
+        tokens = split_session_cookie(ctx.request_cookies.get(SESSION_COOKIE))
+        if tokens is None:
+            raise AccountFailure("INVALID_TOKEN", "Pass `refreshToken`, or sign in with `useCookie: true` first")
+        refresh_token = tokens[1]
+    assert refresh_token is not None
+    now = utcnow()
+    next_token = new_secret()
+    reused_session: str | None = None
+    session: sql.RefreshedSession | None = None
+    async with ctx.db.transaction():
+        session_id = await sql.use_refresh_token(ctx.db, refresh_token, now)
+        if session_id is None:
+            stored = await sql.find_refresh_token(ctx.db, refresh_token)
+            if stored is not None and stored.used_at is not None:
+                reused_session = stored.session_id
+                await sql.revoke_session(ctx.db, stored.session_id, now)
+        else:
+            session = await sql.session_of_refresh_token(ctx.db, session_id, now)
+            if session is not None:
+                await sql.rotate_refresh_token(ctx.db, session.session_id, next_token, now)
+    if reused_session is not None:  # committed: the revocation holds although the request fails
+        _services(ctx).revocations.add(reused_session, now)
+        if cookie_mode:
+            _clear_cookies(ctx)
+        raise AccountFailure(
+            "TOKEN_REUSED", "This refresh token was already used; every token of its sign-in is revoked"
+        )
+    if session is None:
+        if cookie_mode:
+            _clear_cookies(ctx)
+        raise AccountFailure("INVALID_TOKEN", "The refresh token is unknown, expired or signed out; sign in again")
+    return _signed_in(ctx, session.customer_id, session.role, session.session_id, next_token, now, cookie_mode)
+
+
+async def customer_logout(ctx: Context) -> None:
+    """Sign out: revoke the current session (bearer or cookie) and clear the cookies."""
+    viewer: Viewer | None = ctx.viewer
+    cookie_tokens = split_session_cookie(ctx.request_cookies.get(SESSION_COOKIE))
+    session_id = viewer.session_id if viewer is not None else None
+    if session_id is None and cookie_tokens is not None:  # a stale cookie: its refresh token names the session
+        stored = await sql.find_refresh_token(ctx.db, cookie_tokens[1])
+        session_id = stored.session_id if stored is not None else None
+    if cookie_tokens is not None:
+        _clear_cookies(ctx)
+    if session_id is None:
+        if cookie_tokens is not None:
+            return  # nothing left to revoke; the cookies are cleared
+        raise AccountFailure("UNAUTHENTICATED", "Nobody is signed in on this request")
+    now = utcnow()
+    async with ctx.db.transaction():
+        await sql.revoke_session(ctx.db, session_id, now)
+    _services(ctx).revocations.add(session_id, now)
+
+
+async def viewer(ctx: Context) -> Any:
+    """The signed-in customer's row, or None for an anonymous request."""
+    current: Viewer | None = ctx.viewer
+    if current is None:
+        return None
+    return await customer(ctx, current.customer_id)
+
+
+async def customer(ctx: Context, customer_id: int) -> Any:
+    """A customer's row by id (through the request's loader), or None."""
+    return await ctx.loaders.get(CustomerByIdLoader).load(customer_id)

@@ -1,0 +1,232 @@
+"""The accounts' GraphQL types, root fields and mutations; each field's logic lives in `resolvers.accounts`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+
+import strawberry
+from strawberry import Info
+from strawberry.permission import BasePermission
+
+from app.accounts.loaders import CustomerByIdLoader
+from app.errors import DomainError
+from app.graphql.columns import reads
+from resolvers import accounts
+from schema.lazy import LazyFields, lazy_fields
+from schema.relay import Node, node_type
+from schema.rows import row_readers, utc
+
+__all__ = ["AccountsMutation", "AccountsQuery", "Customer"]
+
+P = TypeVar("P")
+
+
+class SelfOrStaff(BasePermission):
+    """A private field of a customer: readable by that customer and by staff, null for anyone else."""
+
+    message = "Only the customer and staff may read this field"
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if source.__dict__.get("own", False):  # the account this request just created or signed in to
+            return True
+        return accounts.can_see_private_fields(info.context.viewer, source.row.id)
+
+
+@node_type(CustomerByIdLoader)
+@lazy_fields
+@strawberry.type(
+    description="A customer account. Anyone sees its public face (id, displayName); the rest is private to "
+    "the customer and staff, and null with a FORBIDDEN error for anyone else."
+)
+class Customer(LazyFields, Node):
+    READERS = row_readers(
+        "Customer",
+        "email",
+        "display_name",
+        created_at=reads("created_at")(lambda view: utc(view.row.created_at)),
+    )
+    row: strawberry.Private[Any]
+    display_name: str = strawberry.field(description="The name the customer shows on reviews.")
+    email: str | None = strawberry.field(
+        description="The email the customer signs in with (private).", permission_classes=[SelfOrStaff]
+    )
+    created_at: datetime | None = strawberry.field(
+        description="When the account was created, UTC (private).", permission_classes=[SelfOrStaff]
+    )
+
+    @classmethod
+    def from_row(cls, row: Any) -> Customer:
+        """The GraphQL view of a customer row."""
+        return cls.wrap(row=row)
+
+    @classmethod
+    def own(cls, row: Any) -> Customer:
+        """The view of the account a mutation of this request created or signed in to: its private fields
+        are shown, as the client has just proved it owns them (before any token names it as the viewer)."""
+        return cls.wrap(row=row, own=True)
+
+
+@strawberry.enum(description="Why an account operation failed.")
+class AccountErrorCode(Enum):
+    INVALID = strawberry.enum_value("INVALID", description="A field of the input is not valid.")
+    TAKEN = strawberry.enum_value("TAKEN", description="An account with this email already exists.")
+    PASSWORD_TOO_WEAK = strawberry.enum_value(
+        "PASSWORD_TOO_WEAK",
+        description="The password is shorter than 10 characters, contains the email or is too common.",
+    )
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        "INVALID_CREDENTIALS", description="The email or the password is not right."
+    )
+    INVALID_TOKEN = strawberry.enum_value(
+        "INVALID_TOKEN", description="The refresh token is unknown, expired or signed out."
+    )
+    TOKEN_REUSED = strawberry.enum_value(
+        "TOKEN_REUSED",
+        description="The refresh token was already used: every token of its sign-in is now revoked.",
+    )
+    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="The operation needs a signed-in customer.")
+
+
+_CODES = frozenset(code.value for code in AccountErrorCode)
+
+
+@strawberry.type(description="Why an account operation failed, and which input it is about.")
+class AccountError:
+    field: list[str] | None = strawberry.field(
+        description='The path of the input at fault, e.g. ["input", "email"]; null when no one input is.'
+    )
+    message: str = strawberry.field(description="What went wrong, for people.")
+    code: AccountErrorCode = strawberry.field(description="What went wrong, for programs.")
+
+    @classmethod
+    def from_failure(cls, failure: DomainError) -> AccountError:
+        """The payload error of an expected failure."""
+        field = failure.field
+        path = [field] if isinstance(field, str) else (list(field) if field else None)
+        code = AccountErrorCode(failure.code if failure.code in _CODES else "INVALID")
+        return cls(field=path, message=failure.message, code=code)
+
+
+@strawberry.input(description="A new customer account.")
+class CustomerCreateInput:
+    email: str = strawberry.field(description="The email to sign in with; unique whatever its case.")
+    password: str = strawberry.field(
+        description="At least 10 characters, not containing the email's name, not a common password."
+    )
+    display_name: str = strawberry.field(description="The name to show on reviews, 1-120 characters.")
+
+
+@strawberry.type(description="The result of `customerCreate`.")
+class CustomerCreatePayload:
+    customer: Customer | None = strawberry.field(default=None, description="The new account; null on failure.")
+    errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="A signed-in session's tokens (null in cookie mode, where they are in the cookie).")
+class CustomerAccessPayload:
+    access_token: str | None = strawberry.field(
+        default=None, description="A JWT for `Authorization: Bearer`, valid 15 minutes; null in cookie mode."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Single-use, valid 30 days: trade it at `tokenRefresh`; null in cookie mode."
+    )
+    expires_at: datetime | None = strawberry.field(default=None, description="When the access token expires.")
+    customer: Customer | None = strawberry.field(default=None, description="The signed-in customer.")
+    errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of `customerLogout`.")
+class CustomerLogoutPayload:
+    errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
+async def _payload(
+    payload: Callable[..., P], work: Awaitable[Any], present: Callable[[Any], Awaitable[dict[str, Any]]]
+) -> P:
+    """Run a use case; its result as the payload's fields, or its expected failure as the payload's errors."""
+    try:
+        result = await work
+    except accounts.AccountFailure as failure:
+        return payload(errors=[AccountError.from_failure(failure)])
+    return payload(**await present(result))
+
+
+async def _nothing(_result: Any) -> dict[str, Any]:
+    return {}
+
+
+async def _new_customer(row: Any) -> dict[str, Any]:
+    return {"customer": Customer.own(row)}
+
+
+def _access(info: Info) -> Callable[[accounts.SignedIn], Awaitable[dict[str, Any]]]:
+    async def present(signed_in: accounts.SignedIn) -> dict[str, Any]:
+        return await _access_fields(info, signed_in)
+
+    return present
+
+
+async def _access_fields(info: Info, signed_in: accounts.SignedIn) -> dict[str, Any]:
+    row = await accounts.customer(info.context, signed_in.customer_id)
+    return {
+        "access_token": signed_in.access_token,
+        "refresh_token": signed_in.refresh_token,
+        "expires_at": signed_in.expires_at,
+        "customer": Customer.own(row),
+    }
+
+
+@strawberry.type
+class AccountsQuery:
+    @strawberry.field(description="The signed-in customer; null for an anonymous request.")
+    async def viewer(self, info: Info) -> Customer | None:
+        row = await accounts.viewer(info.context)
+        return None if row is None else Customer.from_row(row)
+
+
+@strawberry.type
+class AccountsMutation:
+    @strawberry.mutation(description="Create a customer account (it does not sign in).")
+    async def customer_create(
+        self, info: Info, input: Annotated[CustomerCreateInput, strawberry.argument(description="The account.")]
+    ) -> CustomerCreatePayload:
+        work = accounts.customer_create(info.context, input.email, input.password, input.display_name)
+        return await _payload(CustomerCreatePayload, work, _new_customer)
+
+    @strawberry.mutation(
+        description="Sign in. Mobile apps get tokens; with `useCookie: true` (browser SPAs) the response sets the "
+        "httpOnly `sf_session` cookie and the `sf_csrf` cookie instead, and returns no token."
+    )
+    async def customer_login(
+        self,
+        info: Info,
+        email: Annotated[str, strawberry.argument(description="The account's email, any case.")],
+        password: Annotated[str, strawberry.argument(description="The account's password.")],
+        use_cookie: Annotated[
+            bool, strawberry.argument(description="Keep the session in cookies rather than return tokens.")
+        ] = False,
+    ) -> CustomerAccessPayload:
+        work = accounts.customer_login(info.context, email, password, use_cookie)
+        return await _payload(CustomerAccessPayload, work, _access(info))
+
+    @strawberry.mutation(
+        description="Trade a refresh token for a new pair (the old one is used up). Without `refreshToken`, "
+        "the session cookie's is traded and the cookie replaced. A token used twice revokes its whole sign-in."
+    )
+    async def token_refresh(
+        self,
+        info: Info,
+        refresh_token: Annotated[
+            str | None, strawberry.argument(description="The refresh token; omit it in cookie mode.")
+        ] = None,
+    ) -> CustomerAccessPayload:
+        work = accounts.token_refresh(info.context, refresh_token)
+        return await _payload(CustomerAccessPayload, work, _access(info))
+
+    @strawberry.mutation(description="Sign out: revoke the current session (bearer or cookie) and clear the cookies.")
+    async def customer_logout(self, info: Info) -> CustomerLogoutPayload:
+        return await _payload(CustomerLogoutPayload, accounts.customer_logout(info.context), _nothing)
