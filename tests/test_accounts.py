@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import jwt
@@ -464,3 +465,220 @@ async def test_a_sign_out_on_one_instance_is_honoured_by_another_within_seconds(
         await two.aclose()
     assert statuses[-1] == 401
     assert len(statuses) <= 25
+
+
+# --------------------------------------------------------------------------- the session cookie and CSRF
+
+
+def _attributes(set_cookie: str) -> dict[str, str]:
+    parts = [part.strip() for part in set_cookie.split(";")]
+    name, _, value = parts[0].partition("=")
+    attributes = {"name": name, "value": value}
+    for part in parts[1:]:
+        key, _, setting = part.partition("=")
+        attributes[key.lower()] = setting or "yes"
+    return attributes
+
+
+async def test_cookie_sign_in_sets_an_httponly_session_cookie_and_a_script_readable_csrf_cookie(client):
+    # given
+    email = new_email()
+    customer = await sign_up(client, email)
+    # when
+    payload = await sign_in(client, email, cookie=True)
+    # then: no token in the body; both cookies set as the brief says
+    assert (payload["accessToken"], payload["refreshToken"], payload["customer"]) == (
+        None,
+        None,
+        {"id": customer["id"]},
+    )
+    assert payload["expiresAt"] is not None
+    cookies = {attributes["name"]: attributes for attributes in map(_attributes, client.set_cookies)}
+    session, csrf = cookies["sf_session"], cookies["sf_csrf"]
+    assert {key: session.get(key) for key in ("httponly", "samesite", "secure", "path", "max-age")} == {
+        "httponly": "yes",
+        "samesite": "lax",
+        "secure": "yes",  # outside development
+        "path": "/",
+        "max-age": "2592000",
+    }
+    assert "httponly" not in csrf and csrf["secure"] == "yes" and len(csrf["value"]) >= 40
+    # and a query by cookie alone (no CSRF header needed to read) sees the viewer
+    assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+
+
+async def test_a_cookie_mutation_without_the_csrf_header_is_refused_and_changes_nothing(client):
+    # given
+    email = new_email()
+    await sign_up(client, email)
+    await sign_in(client, email, cookie=True)
+    # when: sign-out by cookie without the header, and with a wrong one
+    missing = await client.post(LOGOUT)
+    wrong = await client.post(LOGOUT, headers={"x-csrf-token": "guessed"})
+    # then
+    for response in (missing, wrong):
+        assert response.status_code == 403
+        assert response.json() == {
+            "errors": [
+                {
+                    "message": "A mutation authenticated by the session cookie needs the `X-CSRF-Token` header, "
+                    "equal to the `sf_csrf` cookie",
+                    "extensions": {"code": "CSRF_REJECTED"},
+                }
+            ]
+        }
+    assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email  # still signed in
+
+
+async def test_cookie_sign_out_with_the_csrf_header_revokes_the_session_and_clears_the_cookies(client):
+    # given
+    email = new_email()
+    await sign_up(client, email)
+    await sign_in(client, email, cookie=True)
+    old_cookie = client.cookies["sf_session"]
+    # when
+    body = await client.gql(LOGOUT, headers=client.csrf())
+    # then
+    assert body == {"data": {"customerLogout": {"errors": []}}}
+    cleared = {attributes["name"]: attributes for attributes in map(_attributes, client.set_cookies)}
+    assert cleared["sf_session"]["max-age"] == "0" and cleared["sf_csrf"]["max-age"] == "0"
+    assert client.cookies == {}
+    assert await client.gql(VIEWER) == {"data": {"viewer": None}}
+    client.cookies["sf_session"] = old_cookie  # a copy kept by an attacker
+    refused = await client.post(VIEWER)
+    assert refused.status_code == 401
+    assert "www-authenticate" not in refused.headers  # a cookie, not a bearer token
+
+
+async def test_cookie_refresh_rotates_the_cookie_and_a_replayed_cookie_revokes_the_session(client):
+    # given
+    email = new_email()
+    await sign_up(client, email)
+    await sign_in(client, email, cookie=True)
+    first = client.cookies["sf_session"]
+    # when
+    rotated = (await client.gql(REFRESH, headers=client.csrf()))["data"]["tokenRefresh"]
+    second = client.cookies["sf_session"]
+    # then
+    assert rotated["errors"] == [] and (rotated["accessToken"], rotated["refreshToken"]) == (None, None)
+    assert second != first
+    assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+    # when: the first cookie is replayed
+    client.cookies["sf_session"] = first
+    replayed = (await client.gql(REFRESH, headers=client.csrf()))["data"]["tokenRefresh"]
+    # then: reuse detected, cookies cleared, and the rotated cookie is dead too
+    assert replayed["errors"][0]["code"] == "TOKEN_REUSED"
+    assert "sf_session" not in client.cookies
+    client.cookies["sf_session"] = second
+    assert (await client.post(VIEWER)).status_code == 401
+
+
+async def test_an_expired_session_cookie_refuses_queries_but_may_be_refreshed(client, app):
+    # given: a cookie whose access token expired
+    email = new_email()
+    await sign_up(client, email)
+    await sign_in(client, email, cookie=True)
+    access, _, refresh = client.cookies["sf_session"].partition("~")
+    claims = jwt.decode(access, SECRET, algorithms=["HS256"])
+    stale, _ = AccessTokens(SECRET).issue(int(claims["sub"]), "CUSTOMER", claims["sid"], utcnow() - timedelta(hours=1))
+    client.cookies["sf_session"] = f"{stale}~{refresh}"
+    # when / then
+    assert (await client.post(VIEWER)).status_code == 401
+    assert (await client.post(REFRESH)).status_code == 403  # still a cookie mutation: CSRF applies
+    renewed = (await client.gql(REFRESH, headers=client.csrf()))["data"]["tokenRefresh"]
+    assert renewed["errors"] == []
+    assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+
+
+async def test_a_malformed_session_cookie_is_refused(client):
+    client.cookies["sf_session"] = "garbage"
+    response = await client.post(VIEWER)
+    assert (response.status_code, response.json()["errors"][0]["message"]) == (
+        401,
+        "The session cookie is malformed; sign in again",
+    )
+
+
+async def test_development_cookies_are_not_secure_so_http_localhost_works(accounts_url):
+    settings = replace(settings_for(accounts_url), environment="development")
+    async with running(settings) as dev:
+        client = dev.client()
+        email = new_email()
+        await sign_up(client, email)
+        await sign_in(client, email, cookie=True)
+        await client.aclose()
+    assert all("secure" not in _attributes(header) for header in client.set_cookies)
+
+
+# --------------------------------------------------------------------------- private fields
+
+
+CUSTOMER_FIELDS = "... on Customer { id displayName email createdAt }"
+
+
+async def _signed_in_customer(client: Client) -> tuple[str, str, str]:
+    email = new_email()
+    customer = await sign_up(client, email)
+    return customer["id"], email, (await sign_in(client, email))["accessToken"]
+
+
+async def test_a_customer_reads_another_customer_s_public_face_only(client):
+    # given
+    ann_id, ann_email, ann_token = await _signed_in_customer(client)
+    bob_id, _, _ = await _signed_in_customer(client)
+    # when
+    body = await client.gql(
+        f"query($ids: [ID!]!, $bob: ID!) {{ node(id: $bob) {{ {CUSTOMER_FIELDS} }} "
+        f"nodes(ids: $ids) {{ {CUSTOMER_FIELDS} }} }}",
+        {"ids": [ann_id, bob_id], "bob": bob_id},
+        headers=bearer(ann_token),
+    )
+    # then: Bob's private fields are null with FORBIDDEN errors at their paths; Ann's own are shown
+    bob_public = {"id": bob_id, "displayName": "Ada L.", "email": None, "createdAt": None}
+    assert body["data"]["node"] == bob_public
+    assert body["data"]["nodes"][0]["email"] == ann_email and body["data"]["nodes"][0]["createdAt"] is not None
+    assert body["data"]["nodes"][1] == bob_public
+    assert sorted((tuple(error["path"]), error["extensions"]["code"]) for error in body["errors"]) == [
+        (("node", "createdAt"), "FORBIDDEN"),
+        (("node", "email"), "FORBIDDEN"),
+        (("nodes", 1, "createdAt"), "FORBIDDEN"),
+        (("nodes", 1, "email"), "FORBIDDEN"),
+    ]
+    assert all(error["message"] == "Only the customer and staff may read this field" for error in body["errors"])
+
+
+async def test_anonymous_readers_get_no_private_field(client):
+    bob_id, bob_email, _ = await _signed_in_customer(client)
+    body = await client.gql(f"query($id: ID!) {{ node(id: $id) {{ {CUSTOMER_FIELDS} }} }}", {"id": bob_id})
+    assert body["data"]["node"] == {"id": bob_id, "displayName": "Ada L.", "email": None, "createdAt": None}
+    assert bob_email not in json.dumps(body)
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN", "FORBIDDEN"]
+
+
+async def test_staff_read_every_customer_s_private_fields(client, accounts_url):
+    # given: a member of staff (their token carries the role) and a customer
+    _, staff_email, _ = await _signed_in_customer(client)
+    await _run(accounts_url, update(Customer.__table__).where(Customer.email == staff_email).values(role="STAFF"))
+    staff_token = (await sign_in(client, staff_email))["accessToken"]
+    bob_id, bob_email, _ = await _signed_in_customer(client)
+    # when
+    body = await client.gql(
+        f"query($id: ID!) {{ node(id: $id) {{ {CUSTOMER_FIELDS} }} }}", {"id": bob_id}, headers=bearer(staff_token)
+    )
+    # then
+    assert "errors" not in body
+    assert body["data"]["node"]["email"] == bob_email
+    assert jwt.decode(staff_token, SECRET, algorithms=["HS256"])["role"] == "STAFF"
+
+
+async def test_customer_nodes_take_one_statement_for_one_and_for_many(client, app):
+    ids = [(await _signed_in_customer(client))[0] for _ in range(5)]
+    counts = []
+    for wanted in (ids[:1], ids):
+        app.sql.reset()
+        body = await client.gql(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Customer { displayName } } }", {"ids": wanted}
+        )
+        counts.append(app.sql.count)
+        assert [node["displayName"] for node in body["data"]["nodes"]] == ["Ada L."] * len(wanted)
+    assert counts == [1, 1]

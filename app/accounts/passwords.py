@@ -77,7 +77,6 @@ class Passwords:
 
     async def verify(self, stored_hash: str | None, password: str) -> Verification:
         """Check a password against a stored hash; with no hash (unknown account) against the dummy one."""
-        self.verifications += 1
         if stored_hash is None:
             await asyncio.to_thread(self._matches, self._dummy_hash, password)
             return Verification(False)
@@ -86,6 +85,7 @@ class Passwords:
         return Verification(True, self.hasher.check_needs_rehash(stored_hash))
 
     def _matches(self, stored_hash: str, password: str) -> bool:
+        self.verifications += 1
         try:
             return self.hasher.verify(stored_hash, password)
         except VerifyMismatchError:
