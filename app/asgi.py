@@ -65,11 +65,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("serving with %s database (%s)", settings.url.get_backend_name(), settings.environment)
         tune_garbage_collector()
+        if accounts.mailer is None:
+            log.warning("SMTP_URL is not set: password-recovery mail cannot be sent (customerRecover is UNAVAILABLE)")
         await revocations.start()
         try:
             yield
         finally:
             await revocations.stop()
+            await accounts.close()
             await engine.dispose()
             if revocations.engine is not None:
                 await revocations.engine.dispose()

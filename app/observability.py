@@ -8,6 +8,11 @@ from app.web.request_id import current_request_id
 
 __all__ = ["configure_logging"]
 
+# Libraries whose DEBUG lines carry values: aiosqlite logs every statement with its parameters (password
+# hashes, token digests), aiosmtplib the mail it sends (reset links). They never log below INFO, even
+# with LOG_LEVEL=DEBUG.
+VALUE_LOGGING_LIBRARIES = ("aiosqlite", "aiosmtplib")
+
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -19,6 +24,8 @@ def configure_logging(level: str) -> None:
     """Log to stderr with the request id on every line; idempotent."""
     root = logging.getLogger()
     root.setLevel(level)
+    for name in VALUE_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO)
     if any(getattr(handler, "_storefront", False) for handler in root.handlers):
         return
     handler = logging.StreamHandler()

@@ -70,6 +70,10 @@ class Settings:
     db_pool_timeout: float = 10.0
     max_page_size: int = 100
     fast_executor: bool = True
+    smtp_url: Secret | None = None  # it may carry the mail server's password
+    mail_from: str = "Storefront <no-reply@localhost>"
+    # where a password-reset link points: the storefront's page that asks for the new password
+    password_reset_url: str = "http://localhost:5173/account/reset-password?token={token}"
 
     def __post_init__(self) -> None:
         _check_choice("STOREFRONT_ENV", self.environment, ENVIRONMENTS)
@@ -79,6 +83,10 @@ class Settings:
             raise SettingsError("SECRET_KEY must be set to a private value when STOREFRONT_ENV=production")
         if self.environment == "production" and len(self.secret_key.reveal()) < 32:
             raise SettingsError("SECRET_KEY must be at least 32 characters long in production")
+        if "{token}" not in self.password_reset_url:
+            raise SettingsError("PASSWORD_RESET_URL must contain {token}, where the reset token goes")
+        if self.smtp_url is not None and not self.smtp_url.reveal().startswith(("smtp://", "smtps://")):
+            raise SettingsError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
             raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
 
@@ -154,4 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0),
         max_page_size=100,
         fast_executor=_bool(env, "FAST_EXECUTOR", True),
+        smtp_url=Secret(env["SMTP_URL"]) if env.get("SMTP_URL") else None,
+        mail_from=env.get("MAIL_FROM") or Settings.mail_from,
+        password_reset_url=env.get("PASSWORD_RESET_URL") or Settings.password_reset_url,
     )

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,7 @@ from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, new_secret, new_session_
 from app.context import Context
 from app.db.base import utcnow
 from app.errors import DomainError
+from app.throttle import Throttle
 
 __all__ = [
     "AccountFailure",
@@ -38,6 +40,9 @@ __all__ = [
     "customer_create",
     "customer_login",
     "customer_logout",
+    "customer_recover",
+    "customer_reset_password",
+    "customer_update",
     "normalise_email",
     "token_refresh",
     "viewer",
@@ -51,10 +56,13 @@ COOKIE_MAX_AGE = int(REFRESH_TOKEN_LIFETIME.total_seconds())
 
 
 class AccountFailure(DomainError):
-    """An expected failure of an account operation, shown as a payload error."""
+    """An expected failure of an account operation, shown as a payload error (`retry_after`: THROTTLED's wait)."""
 
-    def __init__(self, code: str, message: str, field: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, field: tuple[str, ...] | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message, field=field, code=code)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +93,8 @@ def can_see_private_fields(viewer: Viewer | None, customer_id: int) -> bool:
 async def customer_create(ctx: Context, email: str, password: str, display_name: str) -> Any:
     """Sign up: a new customer with a unique email and a strong password; its row."""
     email = normalise_email(email)
-    display_name = display_name.strip()
     _check_email(email, ("input", "email"))
-    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
-        message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long"
-        raise AccountFailure("INVALID", message, ("input", "displayName"))
+    display_name = _display_name(display_name)
     weakness = password_weakness(password, email)
     if weakness is not None:
         raise AccountFailure("PASSWORD_TOO_WEAK", weakness, ("input", "password"))
@@ -119,10 +124,17 @@ async def customer_login(ctx: Context, email: str, password: str, use_cookie: bo
     An unknown email and a wrong password fail alike, after the same password verification.
     """
     services = _services(ctx)
-    found = await sql.customer_by_email(ctx.db, normalise_email(email))
+    email = normalise_email(email)
+    throttles = services.throttles
+    keys = ((throttles.sign_in_email, email), (throttles.sign_in_address, _client_address(ctx)))
+    await _check_throttles(keys, "sign-in")
+    found = await sql.customer_by_email(ctx.db, email)
     verification = await services.passwords.verify(found.password_hash if found is not None else None, password)
     if found is None or not verification.matched:
+        for throttle, key in keys:
+            await throttle.count(key)
         raise AccountFailure("INVALID_CREDENTIALS", "The email or the password is not right")
+    await throttles.sign_in_email.clear(email)
     now = utcnow()
     session_id, refresh_token = new_session_id(), new_secret()
     async with ctx.db.transaction():
@@ -130,6 +142,17 @@ async def customer_login(ctx: Context, email: str, password: str, use_cookie: bo
             await sql.set_password_hash(ctx.db, found.id, await services.passwords.hash(password))
         await sql.create_session(ctx.db, session_id, found.id, refresh_token, cookie=use_cookie, now=now)
     return _signed_in(ctx, found.id, found.role, session_id, refresh_token, now, use_cookie)
+
+
+def _client_address(ctx: Context) -> str:
+    client = getattr(ctx.request, "client", None)
+    return str(client.host) if client is not None and client.host else "unknown"
+
+
+async def _check_throttles(keys: tuple[tuple[Throttle, str], ...], what: str) -> None:
+    wait = max([await throttle.retry_after(key) for throttle, key in keys])
+    if wait:
+        raise AccountFailure("THROTTLED", f"Too many {what} attempts; try again in {wait} seconds", retry_after=wait)
 
 
 def _signed_in(
@@ -227,3 +250,142 @@ async def viewer(ctx: Context) -> Any:
 async def customer(ctx: Context, customer_id: int) -> Any:
     """A customer's row by id (through the request's loader), or None."""
     return await ctx.loaders.get(CustomerByIdLoader).load(customer_id)
+
+
+def _signed_in_viewer(ctx: Context) -> Viewer:
+    current: Viewer | None = ctx.viewer
+    if current is None:
+        raise AccountFailure("UNAUTHENTICATED", "Sign in first")
+    return current
+
+
+async def customer_update(
+    ctx: Context,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+    current_password: str | None = None,
+) -> Any:
+    """Change the viewer's display name, email or password; a new email or password needs the current
+    password, and a new password signs out every other session. The customer's row as it is now."""
+    viewer = _signed_in_viewer(ctx)
+    services = _services(ctx)
+    changes: dict[str, Any] = {}
+    if display_name is not None:
+        changes["display_name"] = _display_name(display_name)
+    if email is not None:
+        email = normalise_email(email)
+        _check_email(email, ("input", "email"))
+    async with ctx.db.transaction():
+        found = await sql.customer_with_hash(ctx.db, viewer.customer_id)
+        if found is None:
+            raise AccountFailure("UNAUTHENTICATED", "The signed-in account no longer exists")
+        if email is not None and email != found.email:
+            changes["email"] = email
+        if password is not None or "email" in changes:
+            await _check_current_password(services, found, current_password)
+        if password is not None:
+            weakness = password_weakness(password, changes.get("email", found.email))
+            if weakness is not None:
+                raise AccountFailure("PASSWORD_TOO_WEAK", weakness, ("input", "password"))
+            changes["password_hash"] = await services.passwords.hash(password)
+        if "email" in changes and await sql.customer_by_email(ctx.db, changes["email"]) is not None:
+            raise _email_taken()
+        row = await _save(ctx, viewer.customer_id, changes) if changes else found
+        revoked = (
+            await sql.revoke_sessions(ctx.db, viewer.customer_id, utcnow(), keep=viewer.session_id)
+            if password is not None
+            else []
+        )
+    _revoked(ctx, revoked)
+    return row
+
+
+async def _save(ctx: Context, customer_id: int, changes: dict[str, Any]) -> Any:
+    try:
+        async with ctx.db.transaction():  # a savepoint: a concurrent change to the same email fails only this
+            return await sql.update_customer(ctx.db, customer_id, **changes)
+    except IntegrityError:
+        raise _email_taken() from None
+
+
+async def _check_current_password(services: AccountServices, found: Any, current_password: str | None) -> None:
+    if not current_password:
+        raise AccountFailure(
+            "INVALID", "A new email or password needs the current password", ("input", "currentPassword")
+        )
+    if not (await services.passwords.verify(found.password_hash, current_password)).matched:
+        raise AccountFailure("INVALID_CREDENTIALS", "The current password is not right", ("input", "currentPassword"))
+
+
+def _display_name(display_name: str) -> str:
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long"
+        raise AccountFailure("INVALID", message, ("input", "displayName"))
+    return display_name
+
+
+def _revoked(ctx: Context, session_ids: list[str]) -> None:
+    now = utcnow()
+    for session_id in session_ids:
+        _services(ctx).revocations.add(session_id, now)
+
+
+async def customer_recover(ctx: Context, email: str) -> None:
+    """Send a password-reset link to the account of this email, if there is one; the answer is the same
+    either way (no account enumeration). The mail goes out once the token is committed."""
+    services = _services(ctx)
+    if services.mailer is None:
+        raise AccountFailure("UNAVAILABLE", "Password recovery is not available: the service cannot send mail")
+    email = normalise_email(email)
+    throttles = services.throttles
+    keys = ((throttles.recovery_email, email), (throttles.recovery_address, _client_address(ctx)))
+    await _check_throttles(keys, "recovery")
+    for throttle, key in keys:
+        await throttle.count(key)
+    found = await sql.customer_by_email(ctx.db, email)
+    if found is None or found.password_hash is None:
+        return
+    token = new_secret()
+    message = _reset_message(services, found.email, token)
+    mailer = services.mailer
+    async with ctx.db.transaction():
+        await sql.add_password_reset(ctx.db, found.id, token, utcnow())
+        ctx.db.after_commit(lambda: mailer.send_later(message))
+
+
+def _reset_message(services: AccountServices, to: str, token: str) -> EmailMessage:
+    settings = services.settings
+    message = EmailMessage()
+    message["Subject"] = "Reset your password"
+    message["From"] = settings.mail_from
+    message["To"] = to
+    link = settings.password_reset_url.replace("{token}", token)
+    message.set_content(
+        "Someone asked to reset the password of your account.\n\n"
+        f"To choose a new password, open this link within the hour:\n{link}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n"
+    )
+    return message
+
+
+async def customer_reset_password(ctx: Context, token: str, password: str) -> Any:
+    """Set a new password with a reset token (single use, one hour) and sign out every session."""
+    now = utcnow()
+    async with ctx.db.transaction():
+        customer_id = await sql.use_password_reset(ctx.db, token, now)
+        if customer_id is None:
+            raise AccountFailure(
+                "INVALID_TOKEN", "The reset link is unknown, used or expired; ask for a new one", ("token",)
+            )
+        found = await sql.customer_with_hash(ctx.db, customer_id)
+        weakness = password_weakness(password, found.email)
+        if weakness is not None:
+            raise AccountFailure("PASSWORD_TOO_WEAK", weakness, ("password",))
+        password_hash = await _services(ctx).passwords.hash(password)
+        row = await sql.update_customer(ctx.db, customer_id, password_hash=password_hash)
+        revoked = await sql.revoke_sessions(ctx.db, customer_id, now)
+    _revoked(ctx, revoked)
+    return row

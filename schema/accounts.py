@@ -89,6 +89,12 @@ class AccountErrorCode(Enum):
         description="The refresh token was already used: every token of its sign-in is now revoked.",
     )
     UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="The operation needs a signed-in customer.")
+    THROTTLED = strawberry.enum_value(
+        "THROTTLED", description="Too many attempts for this email or from this address: wait `retryAfter` seconds."
+    )
+    UNAVAILABLE = strawberry.enum_value(
+        "UNAVAILABLE", description="The service cannot do this now (it has no way to send mail)."
+    )
 
 
 _CODES = frozenset(code.value for code in AccountErrorCode)
@@ -101,6 +107,9 @@ class AccountError:
     )
     message: str = strawberry.field(description="What went wrong, for people.")
     code: AccountErrorCode = strawberry.field(description="What went wrong, for programs.")
+    retry_after: int | None = strawberry.field(
+        default=None, description="With THROTTLED: the seconds to wait before trying again; else null."
+    )
 
     @classmethod
     def from_failure(cls, failure: DomainError) -> AccountError:
@@ -108,7 +117,8 @@ class AccountError:
         field = failure.field
         path = [field] if isinstance(field, str) else (list(field) if field else None)
         code = AccountErrorCode(failure.code if failure.code in _CODES else "INVALID")
-        return cls(field=path, message=failure.message, code=code)
+        retry_after = getattr(failure, "retry_after", None)
+        return cls(field=path, message=failure.message, code=code, retry_after=retry_after)
 
 
 @strawberry.input(description="A new customer account.")
@@ -144,6 +154,39 @@ class CustomerLogoutPayload:
     errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
 
 
+@strawberry.input(description="Changes to the signed-in customer's account; leave out what stays.")
+class CustomerUpdateInput:
+    display_name: str | None = strawberry.field(default=None, description="A new display name, 1-120 characters.")
+    email: str | None = strawberry.field(default=None, description="A new email; needs `currentPassword`.")
+    password: str | None = strawberry.field(
+        default=None, description="A new password; needs `currentPassword` and signs out every other session."
+    )
+    current_password: str | None = strawberry.field(
+        default=None, description="The current password, to change the email or the password."
+    )
+
+
+@strawberry.type(description="The result of `customerUpdate`.")
+class CustomerUpdatePayload:
+    customer: Customer | None = strawberry.field(default=None, description="The account as it is now.")
+    errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of `customerRecover`: the same whether or not the email has an account.")
+class CustomerRecoverPayload:
+    errors: list[AccountError] = strawberry.field(
+        default_factory=list, description="Only THROTTLED or UNAVAILABLE; never whether the account exists."
+    )
+
+
+@strawberry.type(description="The result of `customerResetPassword`.")
+class CustomerResetPasswordPayload:
+    customer: Customer | None = strawberry.field(
+        default=None, description="The account whose password was reset; sign in with the new password."
+    )
+    errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
 async def _payload(
     payload: Callable[..., P], work: Awaitable[Any], present: Callable[[Any], Awaitable[dict[str, Any]]]
 ) -> P:
@@ -161,6 +204,10 @@ async def _nothing(_result: Any) -> dict[str, Any]:
 
 async def _new_customer(row: Any) -> dict[str, Any]:
     return {"customer": Customer.own(row)}
+
+
+async def _updated_customer(row: Any) -> dict[str, Any]:
+    return {"customer": Customer.from_row(row)}
 
 
 def _access(info: Info) -> Callable[[accounts.SignedIn], Awaitable[dict[str, Any]]]:
@@ -230,3 +277,38 @@ class AccountsMutation:
     @strawberry.mutation(description="Sign out: revoke the current session (bearer or cookie) and clear the cookies.")
     async def customer_logout(self, info: Info) -> CustomerLogoutPayload:
         return await _payload(CustomerLogoutPayload, accounts.customer_logout(info.context), _nothing)
+
+    @strawberry.mutation(
+        description="Change the signed-in customer's display name, email or password. A new email or password "
+        "needs `currentPassword`; a new password signs out every other session."
+    )
+    async def customer_update(
+        self, info: Info, input: Annotated[CustomerUpdateInput, strawberry.argument(description="The changes.")]
+    ) -> CustomerUpdatePayload:
+        work = accounts.customer_update(
+            info.context,
+            display_name=input.display_name,
+            email=input.email,
+            password=input.password,
+            current_password=input.current_password,
+        )
+        return await _payload(CustomerUpdatePayload, work, _updated_customer)
+
+    @strawberry.mutation(
+        description="Email a password-reset link (valid one hour, single use) to the account of this email, if "
+        "there is one. The answer is the same whether or not there is."
+    )
+    async def customer_recover(
+        self, info: Info, email: Annotated[str, strawberry.argument(description="The account's email.")]
+    ) -> CustomerRecoverPayload:
+        return await _payload(CustomerRecoverPayload, accounts.customer_recover(info.context, email), _nothing)
+
+    @strawberry.mutation(description="Set a new password with the token of a reset link; signs out every session.")
+    async def customer_reset_password(
+        self,
+        info: Info,
+        token: Annotated[str, strawberry.argument(description="The token of the reset link.")],
+        password: Annotated[str, strawberry.argument(description="The new password.")],
+    ) -> CustomerResetPasswordPayload:
+        work = accounts.customer_reset_password(info.context, token, password)
+        return await _payload(CustomerResetPasswordPayload, work, _new_customer)

@@ -19,7 +19,7 @@ from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_TABLES = {"categories", "customers", "products", "product_variants", "product_images", "reviews"}
-ACCOUNT_TABLES = {"customer_sessions", "refresh_tokens"}
+ACCOUNT_TABLES = {"customer_sessions", "refresh_tokens", "password_resets", "customer_addresses"}
 ALL_TABLES = CATALOG_TABLES | ACCOUNT_TABLES
 
 

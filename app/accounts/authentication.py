@@ -37,7 +37,17 @@ SESSION_COOKIE = "sf_session"
 CSRF_COOKIE = "sf_csrf"
 CSRF_HEADER = "x-csrf-token"
 # Root fields a client with a stale (expired or revoked) session may still ask for, to renew or end it.
-SESSION_FIELDS = frozenset({"customerLogin", "customerCreate", "tokenRefresh", "customerLogout", "__typename"})
+SESSION_FIELDS = frozenset(
+    {
+        "customerLogin",
+        "customerCreate",
+        "tokenRefresh",
+        "customerLogout",
+        "customerRecover",
+        "customerResetPassword",
+        "__typename",
+    }
+)
 _SEPARATOR = "~"  # neither a JWT nor a URL-safe token contains it
 
 

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of accounts: customers, their sign-in sessions and the sessions' refresh tokens.
+"""SQLAlchemy models of accounts: customers, their sign-in sessions and the sessions' refresh tokens,
+password-reset tokens, and addresses.
 
 A session is one sign-in: every refresh token rotated from it belongs to it (its "family"), so revoking the
 session refuses every token it ever issued. Tokens are stored as SHA-256 digests, never as issued.
@@ -8,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
-__all__ = ["ROLES", "Customer", "CustomerSession", "RefreshToken"]
+__all__ = ["ROLES", "Customer", "CustomerAddress", "CustomerSession", "PasswordReset", "RefreshToken"]
 
 ROLES = ("CUSTOMER", "STAFF")
 
@@ -61,3 +62,47 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class PasswordReset(Base):
+    """A single-use password-reset token, by digest, valid for an hour."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index(None, "customer_id"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class CustomerAddress(Base):
+    """A postal address of a customer; at most one of a customer's addresses is the default."""
+
+    __tablename__ = "customer_addresses"
+    __table_args__ = (
+        Index(None, "customer_id", "id"),
+        Index(
+            "uq_customer_addresses_default",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    company: Mapped[str] = mapped_column(String(200), default="")
+    address1: Mapped[str] = mapped_column(String(200))
+    address2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100))
+    province: Mapped[str] = mapped_column(String(100), default="")
+    zip: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

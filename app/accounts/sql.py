@@ -12,29 +12,35 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select, update
 
-from app.accounts.models import Customer, CustomerSession, RefreshToken
-from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, digest
+from app.accounts.models import Customer, CustomerSession, PasswordReset, RefreshToken
+from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, RESET_TOKEN_LIFETIME, digest
 from app.db.database import RequestDatabase
 from app.db.loaders import keys_in
 
 __all__ = [
     "CUSTOMER_COLUMNS",
     "RefreshedSession",
+    "add_password_reset",
     "create_customer",
     "create_session",
     "customer_by_email",
+    "customer_with_hash",
     "customers_by_id",
     "find_refresh_token",
     "revoke_session",
+    "revoke_sessions",
     "rotate_refresh_token",
     "session_of_refresh_token",
     "set_password_hash",
+    "update_customer",
+    "use_password_reset",
     "use_refresh_token",
 ]
 
 customers: Table = Customer.__table__  # type: ignore[assignment]
 sessions: Table = CustomerSession.__table__  # type: ignore[assignment]
 refresh_tokens: Table = RefreshToken.__table__  # type: ignore[assignment]
+password_resets: Table = PasswordReset.__table__  # type: ignore[assignment]
 
 CUSTOMER_COLUMNS = (
     customers.c.id,
@@ -162,3 +168,52 @@ async def revoke_session(db: RequestDatabase, session_id: str, now: datetime) ->
     """Revoke a session (its whole family of tokens); whether it was live until now."""
     statement = update(sessions).where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
     return await db.execute(statement.values(revoked_at=now)) == 1
+
+
+async def customer_with_hash(db: RequestDatabase, customer_id: int) -> Any:
+    """A customer by id with the password hash, locked until the transaction ends; None when gone."""
+    statement = select(*CUSTOMER_COLUMNS, customers.c.password_hash).where(customers.c.id == customer_id)
+    rows = await db.lock_rows(statement)
+    return rows[0] if rows else None
+
+
+async def update_customer(db: RequestDatabase, customer_id: int, **values: Any) -> Any:
+    """Change a customer's columns; the row as it is now."""
+    statement = update(customers).where(customers.c.id == customer_id).values(**values).returning(*CUSTOMER_COLUMNS)
+    return (await db.fetch_all(statement))[0]
+
+
+async def revoke_sessions(
+    db: RequestDatabase, customer_id: int, now: datetime, *, keep: str | None = None
+) -> list[str]:
+    """Revoke every live session of a customer but `keep`; the ids revoked."""
+    statement = update(sessions).where(sessions.c.customer_id == customer_id, sessions.c.revoked_at.is_(None))
+    if keep is not None:
+        statement = statement.where(sessions.c.id != keep)
+    rows = await db.fetch_all(statement.values(revoked_at=now).returning(sessions.c.id))
+    return [row.id for row in rows]
+
+
+async def add_password_reset(db: RequestDatabase, customer_id: int, token: str, now: datetime) -> None:
+    """Store a reset token's digest, valid for an hour."""
+    await db.execute(
+        insert(password_resets).values(
+            digest=digest(token), customer_id=customer_id, created_at=now, expires_at=now + RESET_TOKEN_LIFETIME
+        )
+    )
+
+
+async def use_password_reset(db: RequestDatabase, token: str, now: datetime) -> int | None:
+    """Use up an unused, unexpired reset token (one conditional UPDATE); its customer's id, else None."""
+    statement = (
+        update(password_resets)
+        .where(
+            password_resets.c.digest == digest(token),
+            password_resets.c.used_at.is_(None),
+            password_resets.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(password_resets.c.customer_id)
+    )
+    rows = await db.fetch_all(statement)
+    return rows[0].customer_id if rows else None

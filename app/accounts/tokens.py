@@ -17,6 +17,7 @@ import jwt
 __all__ = [
     "ACCESS_TOKEN_LIFETIME",
     "REFRESH_TOKEN_LIFETIME",
+    "RESET_TOKEN_LIFETIME",
     "AccessClaims",
     "AccessTokens",
     "InvalidToken",
@@ -28,6 +29,7 @@ __all__ = [
 ALGORITHM = "HS256"
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
 LEEWAY_SECONDS = 5  # clocks of load-balanced instances drift a little
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "sid", "role")
 

@@ -76,11 +76,18 @@ RETRY_BACKOFF_SECONDS = 0.01
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas."""
+    """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas.
+
+    Bound parameters never appear in SQL logs or in error messages (`hide_parameters`): they carry
+    password hashes and token digests.
+    """
     if settings.is_sqlite:
         ensure_sqlite_folder(settings.database_url)
         engine = create_async_engine(
-            settings.database_url, connect_args={"timeout": 30}, json_deserializer=orjson.loads
+            settings.database_url,
+            connect_args={"timeout": 30},
+            json_deserializer=orjson.loads,
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -92,6 +99,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": SERVER_SETTINGS},
+        hide_parameters=True,
     )
     _ping_idle_connections(engine)
     return engine

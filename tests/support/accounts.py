@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -136,3 +142,48 @@ async def sign_in(client: Client, email: str, password: str = PASSWORD, *, cooki
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header of an access token."""
     return {"authorization": f"Bearer {token}"}
+
+
+class CapturedMail:
+    """A real SMTP server (aiosmtpd) on a free local port that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.port = _free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        """The SMTP_URL of this server."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """aiosmtpd's hook: keep the message."""
+        parsed = BytesParser(policy=default).parsebytes(envelope.content)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
+        """The messages once `count` have arrived (AssertionError after `timeout` seconds)."""
+        for _ in range(int(timeout / 0.02)):
+            if len(self.messages) >= count:
+                return self.messages
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def reset_token(message: EmailMessage) -> str:
+    """The token of the reset link in a recovery mail."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    found = re.search(r"token=([A-Za-z0-9_\-]+)", body.get_content())
+    assert found is not None, body.get_content()
+    return found.group(1)

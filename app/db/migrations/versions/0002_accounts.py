@@ -1,4 +1,5 @@
-"""Accounts: passwords and roles of customers, sign-in sessions and their refresh tokens.
+"""Accounts: passwords and roles of customers, sign-in sessions and their refresh tokens, password-reset
+tokens and addresses.
 
 Revision ID: 0002
 Revises: 0001
@@ -67,8 +68,63 @@ def upgrade() -> None:
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_refresh_tokens_session_id"), ["session_id"], unique=False)
 
+    op.create_table(
+        "password_resets",
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_password_resets_customer_id_customers"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("digest", name=op.f("pk_password_resets")),
+    )
+    op.create_index(op.f("ix_password_resets_customer_id"), "password_resets", ["customer_id"], unique=False)
+
+    op.create_table(
+        "customer_addresses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("first_name", sa.String(length=100), nullable=False),
+        sa.Column("last_name", sa.String(length=100), nullable=False),
+        sa.Column("company", sa.String(length=200), nullable=False),
+        sa.Column("address1", sa.String(length=200), nullable=False),
+        sa.Column("address2", sa.String(length=200), nullable=False),
+        sa.Column("city", sa.String(length=100), nullable=False),
+        sa.Column("province", sa.String(length=100), nullable=False),
+        sa.Column("zip", sa.String(length=20), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("phone", sa.String(length=40), nullable=False),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_addresses_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_addresses")),
+    )
+    op.create_index(
+        op.f("ix_customer_addresses_customer_id_id"), "customer_addresses", ["customer_id", "id"], unique=False
+    )
+    op.create_index(
+        "uq_customer_addresses_default",
+        "customer_addresses",
+        ["customer_id"],
+        unique=True,
+        sqlite_where=sa.text("is_default"),
+        postgresql_where=sa.text("is_default"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("uq_customer_addresses_default", table_name="customer_addresses")
+    op.drop_index(op.f("ix_customer_addresses_customer_id_id"), table_name="customer_addresses")
+    op.drop_table("customer_addresses")
+    op.drop_index(op.f("ix_password_resets_customer_id"), table_name="password_resets")
+    op.drop_table("password_resets")
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_session_id"))
     op.drop_table("refresh_tokens")
