@@ -85,6 +85,11 @@ def normalise_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
+def _has_control_characters(text: str) -> bool:
+    # PostgreSQL refuses NUL in text, and no name or address needs a control character.
+    return any(unicodedata.category(character) == "Cc" for character in text)
+
+
 def can_see_private_fields(viewer: Viewer | None, customer_id: int) -> bool:
     """Whether the viewer may read this customer's private fields: the customer and staff only."""
     return viewer is not None and (viewer.is_staff or viewer.customer_id == customer_id)
@@ -114,7 +119,7 @@ def _email_taken() -> AccountFailure:
 
 
 def _check_email(email: str, field: tuple[str, ...]) -> None:
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.match(email) or _has_control_characters(email):
         raise AccountFailure("INVALID", "Enter a valid email address", field)
 
 
@@ -128,7 +133,7 @@ async def customer_login(ctx: Context, email: str, password: str, use_cookie: bo
     throttles = services.throttles
     keys = ((throttles.sign_in_email, email), (throttles.sign_in_address, _client_address(ctx)))
     await _check_throttles(keys, "sign-in")
-    found = await sql.customer_by_email(ctx.db, email)
+    found = await _account_of(ctx, email)
     verification = await services.passwords.verify(found.password_hash if found is not None else None, password)
     if found is None or not verification.matched:
         for throttle, key in keys:
@@ -142,6 +147,13 @@ async def customer_login(ctx: Context, email: str, password: str, use_cookie: bo
             await sql.set_password_hash(ctx.db, found.id, await services.passwords.hash(password))
         await sql.create_session(ctx.db, session_id, found.id, refresh_token, cookie=use_cookie, now=now)
     return _signed_in(ctx, found.id, found.role, session_id, refresh_token, now, use_cookie)
+
+
+async def _account_of(ctx: Context, email: str) -> Any:
+    """The customer of an email typed at sign-in or recovery; None when there is none (or it cannot be one)."""
+    if len(email) > MAX_EMAIL_LENGTH or _has_control_characters(email):
+        return None
+    return await sql.customer_by_email(ctx.db, email)
 
 
 def _client_address(ctx: Context) -> str:
@@ -166,8 +178,8 @@ def _signed_in(
     cookies = ctx.response_cookies
     value = join_session_cookie(access_token, refresh_token)
     cookies.set(SESSION_COOKIE, value, max_age=COOKIE_MAX_AGE, http_only=True, secure=secure)
-    csrf = ctx.request_cookies.get(CSRF_COOKIE) or new_secret()
-    cookies.set(CSRF_COOKIE, csrf, max_age=COOKIE_MAX_AGE, http_only=False, secure=secure)
+    # A new CSRF value with every new cookie: a value planted before sign-in (cookie tossing) is never kept.
+    cookies.set(CSRF_COOKIE, new_secret(), max_age=COOKIE_MAX_AGE, http_only=False, secure=secure)
     return SignedIn(None, None, expires_at, customer_id)
 
 
@@ -219,13 +231,15 @@ async def token_refresh(ctx: Context, refresh_token: str | None) -> SignedIn:
     return _signed_in(ctx, session.customer_id, session.role, session.session_id, next_token, now, cookie_mode)
 
 
-async def customer_logout(ctx: Context) -> None:
-    """Sign out: revoke the current session (bearer or cookie) and clear the cookies."""
+async def customer_logout(ctx: Context, refresh_token: str | None = None) -> None:
+    """Sign out: revoke the current session (bearer or cookie) and clear the cookies. With `refresh_token`,
+    the session of that token: a client whose access token has expired can still end its session."""
     viewer: Viewer | None = ctx.viewer
     cookie_tokens = split_session_cookie(ctx.request_cookies.get(SESSION_COOKIE))
     session_id = viewer.session_id if viewer is not None else None
-    if session_id is None and cookie_tokens is not None:  # a stale cookie: its refresh token names the session
-        stored = await sql.find_refresh_token(ctx.db, cookie_tokens[1])
+    presented = refresh_token or (cookie_tokens[1] if cookie_tokens is not None else None)
+    if session_id is None and presented is not None:  # a stale session: its refresh token names it
+        stored = await sql.find_refresh_token(ctx.db, presented)
         session_id = stored.session_id if stored is not None else None
     if cookie_tokens is not None:
         _clear_cookies(ctx)
@@ -321,8 +335,8 @@ async def _check_current_password(services: AccountServices, found: Any, current
 
 def _display_name(display_name: str) -> str:
     display_name = display_name.strip()
-    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
-        message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long"
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH or _has_control_characters(display_name):
+        message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long, without control characters"
         raise AccountFailure("INVALID", message, ("input", "displayName"))
     return display_name
 
@@ -345,7 +359,7 @@ async def customer_recover(ctx: Context, email: str) -> None:
     await _check_throttles(keys, "recovery")
     for throttle, key in keys:
         await throttle.count(key)
-    found = await sql.customer_by_email(ctx.db, email)
+    found = await _account_of(ctx, email)
     if found is None or found.password_hash is None:
         return
     token = new_secret()

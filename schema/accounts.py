@@ -274,9 +274,19 @@ class AccountsMutation:
         work = accounts.token_refresh(info.context, refresh_token)
         return await _payload(CustomerAccessPayload, work, _access(info))
 
-    @strawberry.mutation(description="Sign out: revoke the current session (bearer or cookie) and clear the cookies.")
-    async def customer_logout(self, info: Info) -> CustomerLogoutPayload:
-        return await _payload(CustomerLogoutPayload, accounts.customer_logout(info.context), _nothing)
+    @strawberry.mutation(
+        description="Sign out: revoke the current session (bearer or cookie) and clear the cookies. A client "
+        "whose access token expired passes its refresh token instead."
+    )
+    async def customer_logout(
+        self,
+        info: Info,
+        refresh_token: Annotated[
+            str | None, strawberry.argument(description="The session's refresh token, when the access token expired.")
+        ] = None,
+    ) -> CustomerLogoutPayload:
+        work = accounts.customer_logout(info.context, refresh_token)
+        return await _payload(CustomerLogoutPayload, work, _nothing)
 
     @strawberry.mutation(
         description="Change the signed-in customer's display name, email or password. A new email or password "

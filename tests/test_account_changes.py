@@ -393,3 +393,13 @@ async def test_no_secret_reaches_the_logs_in_a_whole_account_life(changes_url, m
     assert leaked == []
     for claims_token in (bearer_session["accessToken"],):
         assert jwt.decode(claims_token, SECRET, algorithms=["HS256"])["sid"] in {row.id for row in sessions}
+
+
+async def test_sign_in_is_throttled_per_client_address_across_emails(client):
+    # given: twenty failures from one address, each on another email
+    for _ in range(20):
+        await _fail_sign_in(client, new_email("sprayed"), 1)
+    # when: a twenty-first, on yet another email
+    [answer] = await _fail_sign_in(client, new_email("sprayed"), 1)
+    # then
+    assert answer == {"code": "THROTTLED", "retryAfter": 1}

@@ -40,6 +40,7 @@ from tests.support.accounts import (
 )
 
 SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+NAME_RULE = "The display name must be 1 to 120 characters long, without control characters"
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +159,10 @@ async def test_a_weak_password_is_refused_and_nothing_is_created(client, account
         ("not-an-email", "Ann", "email", "Enter a valid email address"),
         ("two@@example.com", "Ann", "email", "Enter a valid email address"),
         ("nodot@example", "Ann", "email", "Enter a valid email address"),
-        ("ok@example.com", "   ", "displayName", "The display name must be 1 to 120 characters long"),
-        ("ok@example.com", "n" * 121, "displayName", "The display name must be 1 to 120 characters long"),
+        ("ok@example.com", "   ", "displayName", NAME_RULE),
+        ("ok@example.com", "n" * 121, "displayName", NAME_RULE),
+        ("ok@example.com", "Ada\u0000", "displayName", NAME_RULE),
+        ("nul\u0000@example.com", "Ann", "email", "Enter a valid email address"),
     ],
 )
 async def test_invalid_input_names_its_field(client, email, name, field, message):
@@ -682,3 +685,72 @@ async def test_customer_nodes_take_one_statement_for_one_and_for_many(client, ap
         counts.append(app.sql.count)
         assert [node["displayName"] for node in body["data"]["nodes"]] == ["Ada L."] * len(wanted)
     assert counts == [1, 1]
+
+
+async def test_an_email_with_a_nul_byte_signs_nobody_in_and_breaks_nothing(client, app):
+    before = app.accounts.passwords.verifications
+    body = await client.gql(LOGIN, {"email": "a\u0000b@example.com", "password": PASSWORD})
+    assert body["data"]["customerLogin"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert app.accounts.passwords.verifications == before + 1
+
+
+async def test_a_cookie_mutation_needs_the_csrf_header_even_with_an_authorization_header(client):
+    # given: a browser session, and a request that adds some bearer header to the cookie
+    email = new_email()
+    await sign_up(client, email)
+    other = await sign_in(client, email)
+    await sign_in(client, email, cookie=True)
+    # when
+    refresh = await client.post(REFRESH, headers=bearer(other["accessToken"]))
+    logout = await client.post(LOGOUT, headers=bearer(other["accessToken"]))
+    # then: refused, and the cookie session still works
+    assert (refresh.status_code, logout.status_code) == (403, 403)
+    assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+
+
+async def test_every_cookie_sign_in_issues_a_new_csrf_value(client):
+    email = new_email()
+    await sign_up(client, email)
+    client.cookies["sf_csrf"] = "planted-by-an-attacker"
+    await sign_in(client, email, cookie=True)
+    assert client.cookies["sf_csrf"] != "planted-by-an-attacker"
+
+
+async def test_a_cookie_signed_with_a_key_rotated_away_can_still_sign_in_again(accounts_url, executor):
+    # given: a cookie session signed with a key the app no longer knows
+    fast = executor == "fast"
+    async with running(
+        settings_for(accounts_url, secret_key=_secret("a-key-since-rotated-away-for-good"), fast_executor=fast)
+    ) as old:
+        client = old.client()
+        email = new_email()
+        await sign_up(client, email)
+        await sign_in(client, email, cookie=True)
+        cookies = dict(client.cookies)
+        await client.aclose()
+    async with running(settings_for(accounts_url, secret_key=_secret(SECRET), fast_executor=fast)) as new:
+        client = new.client()
+        client.cookies = dict(cookies)
+        # when / then: queries are refused, but the session may be renewed by its refresh token
+        assert (await client.post(VIEWER)).status_code == 401
+        renewed = await client.gql(REFRESH, headers=client.csrf())
+        assert renewed["data"]["tokenRefresh"]["errors"] == []
+        assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+        # and a garbled cookie does not keep anyone from signing in
+        client.cookies["sf_session"] = "garbage"
+        await sign_in(client, email, cookie=True, headers=client.csrf())
+        assert (await client.gql(VIEWER))["data"]["viewer"]["email"] == email
+        await client.aclose()
+
+
+async def test_a_client_whose_access_token_expired_signs_out_with_its_refresh_token(client):
+    email = new_email()
+    await sign_up(client, email)
+    payload = await sign_in(client, email)
+    body = await client.gql(
+        "mutation($t: String) { customerLogout(refreshToken: $t) { errors { code } } }", {"t": payload["refreshToken"]}
+    )
+    assert body == {"data": {"customerLogout": {"errors": []}}}
+    refreshed = await client.gql(REFRESH, {"token": payload["refreshToken"]})
+    assert refreshed["data"]["tokenRefresh"]["errors"][0]["code"] == "INVALID_TOKEN"
+    assert (await client.post(VIEWER, headers=bearer(payload["accessToken"]))).status_code == 401

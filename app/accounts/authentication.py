@@ -7,8 +7,9 @@ submit): a cross-site form can send the cookie but cannot read it to send the he
 
 Credentials that are expired, tampered with or revoked refuse the whole request (`Unauthenticated`); they
 never make it anonymous. The one exception is a request made only of the session fields (sign-in, refresh,
-sign-out): a genuine but expired or revoked session may still run those, as the viewer nobody, so that a
-client can renew or end it.
+sign-out, recovery): a genuine but expired or revoked bearer token, or any session cookie script cannot
+remove (httpOnly), may still run those, as the viewer nobody, so that a client can renew or end it.
+Every mutation that carries the session cookie needs the CSRF header, whatever else it carries.
 """
 
 from __future__ import annotations
@@ -91,14 +92,15 @@ class Authenticator:
         headers: Mapping[str, str] = getattr(request, "headers", None) or {}
         cookies: Mapping[str, str] = getattr(request, "cookies", None) or {}
         session_only = operation.root_fields <= SESSION_FIELDS
+        cookie = cookies.get(SESSION_COOKIE)
+        if cookie is not None and operation.kind == "mutation":
+            # Whatever else the request carries: the session mutations act on the cookie's refresh token.
+            _check_csrf(headers, cookies)
         authorization = headers.get("authorization")
         if authorization is not None:
             return self._bearer(authorization, session_only)
-        cookie = cookies.get(SESSION_COOKIE)
         if cookie is None:
             return None
-        if operation.kind == "mutation":
-            _check_csrf(headers, cookies)
         return self._cookie(cookie, session_only)
 
     def _bearer(self, authorization: str, session_only: bool) -> Viewer | None:
@@ -111,9 +113,24 @@ class Authenticator:
     def _cookie(self, cookie: str, session_only: bool) -> Viewer | None:
         tokens = split_session_cookie(cookie)
         if tokens is None:
+            if session_only:
+                return None  # script cannot clear an httpOnly cookie: signing in again must replace it
             raise Unauthenticated("The session cookie is malformed; sign in again")
+        if session_only:
+            # A cookie signed with a key since rotated away must not lock the browser out until it expires:
+            # its refresh token (checked in the database) may still renew it, or a sign-in replace it.
+            return self._lenient(tokens[0])
         claims = self._verify(tokens[0], session_only, bearer=False)
         return None if claims is None else Viewer(claims.customer_id, claims.role, claims.session_id, by_cookie=True)
+
+    def _lenient(self, token: str) -> Viewer | None:
+        try:
+            claims = self.tokens.verify(token)
+        except InvalidToken:
+            return None
+        if self.revocations.is_revoked(claims.session_id):
+            return None
+        return Viewer(claims.customer_id, claims.role, claims.session_id, by_cookie=True)
 
     def _verify(self, token: str, session_only: bool, *, bearer: bool) -> AccessClaims | None:
         """The claims of a usable token; None for a stale one on a session-only request; else refused."""

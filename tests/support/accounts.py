@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -51,8 +52,9 @@ class Running:
     sql: StatementCounter
 
     def client(self) -> Client:
-        """A new client with an empty cookie jar of its own."""
-        transport = httpx.ASGITransport(app=self.app)
+        """A new client with an empty cookie jar and a client address of its own (throttles count per address)."""
+        address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))
         return Client(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
 
 
@@ -131,9 +133,11 @@ async def sign_up(
     return customer
 
 
-async def sign_in(client: Client, email: str, password: str = PASSWORD, *, cookie: bool = False) -> dict[str, Any]:
+async def sign_in(
+    client: Client, email: str, password: str = PASSWORD, *, cookie: bool = False, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Sign in; the `customerLogin` payload."""
-    body = await client.gql(LOGIN, {"email": email, "password": password, "useCookie": cookie})
+    body = await client.gql(LOGIN, {"email": email, "password": password, "useCookie": cookie}, headers=headers)
     payload: dict[str, Any] = body["data"]["customerLogin"]
     assert payload["errors"] == [], payload
     return payload
