@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,12 +28,11 @@ from app.context import Context
 from app.db import registry
 from app.db.ids import decode_global_id
 from app.db.loaders import BaseLoader
-from app.db.pagination import Keyset, Page, PageArgs, keyset_page, to_page, validate_window
+from app.db.pagination import Keyset, PageArgs, PageOfRows, keyset_page, to_page, validate_window
 from app.db.registry import NodeType
 from app.errors import UserInputError
 
 __all__ = [
-    "PageOfRows",
     "ProductQuery",
     "categories",
     "categories_children",
@@ -61,16 +60,6 @@ MAX_SEARCH_TERMS = 10
 MAX_TERM_LENGTH = 100
 MAX_SLUG_LENGTH = 200
 MAX_IMAGE_SIDE = 5000
-
-
-@dataclass(frozen=True)
-class PageOfRows:
-    """A page of rows with the keyset that orders them (and makes their cursors) and a lazy total count:
-    what a resolver returns for the schema's Relay connection to present."""
-
-    page: Page
-    keyset: Keyset
-    count: Callable[[], Awaitable[int]]
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
-from app.db.pagination import PageArgs, encode_cursor
+from app.db.pagination import PageArgs, PageOfRows, encode_cursor
 from app.db.registry import NodeType, register_node
 from app.graphql.columns import COLUMNS_METADATA_KEY
-from resolvers.catalog import PageOfRows
 from schema.lazy import LazyFields, lazy_fields
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "connection", "connection_from", "node_type", "to_node"]

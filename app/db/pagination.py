@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -39,6 +39,7 @@ __all__ = [
     "Keyset",
     "Page",
     "PageArgs",
+    "PageOfRows",
     "Window",
     "encode_cursor",
     "keyset_page",
@@ -52,6 +53,16 @@ DEFAULT_PAGE_SIZE = 20
 # base64 can grow to about 2,100 characters (non-ASCII and escaped characters take several bytes).
 MAX_CURSOR_LENGTH = 4096
 CURSOR_ECHO_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class PageOfRows:
+    """A page of rows with the keyset that orders them (and makes their cursors) and a lazy total count:
+    what a resolver returns for the schema's Relay connection to present."""
+
+    page: Page
+    keyset: Keyset
+    count: Callable[[], Awaitable[int]]
 
 
 @dataclass(frozen=True)
