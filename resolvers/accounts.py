@@ -34,6 +34,7 @@ from app.throttle import Throttle
 
 __all__ = [
     "AccountFailure",
+    "AccountFailures",
     "SignedIn",
     "can_see_private_fields",
     "customer",
@@ -44,6 +45,7 @@ __all__ = [
     "customer_reset_password",
     "customer_update",
     "normalise_email",
+    "signed_in_viewer",
     "token_refresh",
     "viewer",
 ]
@@ -63,6 +65,14 @@ class AccountFailure(DomainError):
     ) -> None:
         super().__init__(message, field=field, code=code)
         self.retry_after = retry_after
+
+
+class AccountFailures(Exception):
+    """Several expected failures at once (one per input field at fault)."""
+
+    def __init__(self, failures: list[AccountFailure]) -> None:
+        super().__init__("; ".join(failure.message for failure in failures))
+        self.failures = failures
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +276,8 @@ async def customer(ctx: Context, customer_id: int) -> Any:
     return await ctx.loaders.get(CustomerByIdLoader).load(customer_id)
 
 
-def _signed_in_viewer(ctx: Context) -> Viewer:
+def signed_in_viewer(ctx: Context) -> Viewer:
+    """The request's signed-in customer; an UNAUTHENTICATED failure for an anonymous request."""
     current: Viewer | None = ctx.viewer
     if current is None:
         raise AccountFailure("UNAUTHENTICATED", "Sign in first")
@@ -283,7 +294,7 @@ async def customer_update(
 ) -> Any:
     """Change the viewer's display name, email or password; a new email or password needs the current
     password, and a new password signs out every other session. The customer's row as it is now."""
-    viewer = _signed_in_viewer(ctx)
+    viewer = signed_in_viewer(ctx)
     services = _services(ctx)
     changes: dict[str, Any] = {}
     if display_name is not None:

@@ -195,7 +195,9 @@ async def node(ctx: Context, id: str) -> tuple[NodeType, Any] | None:
     else:
         loader = ctx.loaders.get(found.loader)
     row = await loader.load(pk)
-    return None if row is None else (found, row)
+    if row is None or (found.visible is not None and not found.visible(ctx, row)):
+        return None
+    return found, row
 
 
 async def nodes(ctx: Context, ids: list[str]) -> list[tuple[NodeType, Any] | None]:

@@ -11,15 +11,18 @@ import strawberry
 from strawberry import Info
 from strawberry.permission import BasePermission
 
-from app.accounts.loaders import CustomerByIdLoader
+from app.accounts.loaders import AddressByIdLoader, CustomerByIdLoader
+from app.db.pagination import PageArgs
 from app.errors import DomainError
 from app.graphql.columns import reads
 from resolvers import accounts
+from resolvers import addresses as mailing
+from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields
-from schema.relay import Node, node_type
+from schema.relay import Connection, Node, connection, connection_from, node_type
 from schema.rows import row_readers, utc
 
-__all__ = ["AccountsMutation", "AccountsQuery", "Customer"]
+__all__ = ["AccountError", "AccountsMutation", "AccountsQuery", "Customer", "MailingAddress", "payload_of"]
 
 P = TypeVar("P")
 
@@ -34,6 +37,47 @@ class SelfOrStaff(BasePermission):
         if source.__dict__.get("own", False):  # the account this request just created or signed in to
             return True
         return accounts.can_see_private_fields(info.context.viewer, source.row.id)
+
+
+@node_type(AddressByIdLoader, visible=mailing.address_visible)
+@lazy_fields
+@strawberry.type(description="A postal address of a customer; only the customer and staff can fetch one.")
+class MailingAddress(LazyFields, Node):
+    READERS = row_readers(
+        "MailingAddress",
+        "first_name",
+        "last_name",
+        "company",
+        "address1",
+        "address2",
+        "city",
+        "province",
+        "zip",
+        "country",
+        "phone",
+        "is_default",
+    )
+    row: strawberry.Private[Any]
+    first_name: str = strawberry.field(description="The first name of the person at the address.")
+    last_name: str = strawberry.field(description="The last name of the person at the address.")
+    company: str = strawberry.field(description="The company, or an empty string.")
+    address1: str = strawberry.field(description="The street address.")
+    address2: str = strawberry.field(description="The apartment, suite or floor, or an empty string.")
+    city: str = strawberry.field(description="The city.")
+    province: str = strawberry.field(description="The province, state or region, or an empty string.")
+    zip: str = strawberry.field(description="The postal code.")
+    country: str = strawberry.field(description="The country, as an ISO 3166-1 alpha-2 code such as US.")
+    phone: str = strawberry.field(description="A phone number for the delivery, or an empty string.")
+    is_default: bool = strawberry.field(description="Whether this is the customer's default address.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> MailingAddress:
+        """The GraphQL view of an address row."""
+        return cls.wrap(row=row)
+
+
+def _maybe_address(row: Any) -> MailingAddress | None:
+    return None if row is None else MailingAddress.from_row(row)
 
 
 @node_type(CustomerByIdLoader)
@@ -62,6 +106,25 @@ class Customer(LazyFields, Node):
     def from_row(cls, row: Any) -> Customer:
         """The GraphQL view of a customer row."""
         return cls.wrap(row=row)
+
+    @relation(
+        mailing.default_addresses,
+        columns=("id",),
+        description="The address used unless another is chosen; null without addresses (private).",
+        permission_classes=[SelfOrStaff],
+    )
+    def default_address(context: Any, row: Any) -> MailingAddress | None:
+        return _maybe_address(row)
+
+    @connection(
+        columns=("id",),
+        description="The customer's addresses, oldest first (private).",
+        permission_classes=[SelfOrStaff],
+    )
+    async def addresses(self, info: Info, page: PageArgs) -> Connection[MailingAddress] | None:
+        return connection_from(
+            await mailing.customer_addresses(info.context, self.row, page), MailingAddress.from_row
+        )
 
     @classmethod
     def own(cls, row: Any) -> Customer:
@@ -92,6 +155,7 @@ class AccountErrorCode(Enum):
     THROTTLED = strawberry.enum_value(
         "THROTTLED", description="Too many attempts for this email or from this address: wait `retryAfter` seconds."
     )
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="No such object of yours exists.")
     UNAVAILABLE = strawberry.enum_value(
         "UNAVAILABLE", description="The service cannot do this now (it has no way to send mail)."
     )
@@ -187,7 +251,7 @@ class CustomerResetPasswordPayload:
     errors: list[AccountError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
 
 
-async def _payload(
+async def payload_of(
     payload: Callable[..., P], work: Awaitable[Any], present: Callable[[Any], Awaitable[dict[str, Any]]]
 ) -> P:
     """Run a use case; its result as the payload's fields, or its expected failure as the payload's errors."""
@@ -195,6 +259,8 @@ async def _payload(
         result = await work
     except accounts.AccountFailure as failure:
         return payload(errors=[AccountError.from_failure(failure)])
+    except accounts.AccountFailures as failures:
+        return payload(errors=[AccountError.from_failure(failure) for failure in failures.failures])
     return payload(**await present(result))
 
 
@@ -242,7 +308,7 @@ class AccountsMutation:
         self, info: Info, input: Annotated[CustomerCreateInput, strawberry.argument(description="The account.")]
     ) -> CustomerCreatePayload:
         work = accounts.customer_create(info.context, input.email, input.password, input.display_name)
-        return await _payload(CustomerCreatePayload, work, _new_customer)
+        return await payload_of(CustomerCreatePayload, work, _new_customer)
 
     @strawberry.mutation(
         description="Sign in. Mobile apps get tokens; with `useCookie: true` (browser SPAs) the response sets the "
@@ -258,7 +324,7 @@ class AccountsMutation:
         ] = False,
     ) -> CustomerAccessPayload:
         work = accounts.customer_login(info.context, email, password, use_cookie)
-        return await _payload(CustomerAccessPayload, work, _access(info))
+        return await payload_of(CustomerAccessPayload, work, _access(info))
 
     @strawberry.mutation(
         description="Trade a refresh token for a new pair (the old one is used up). Without `refreshToken`, "
@@ -272,7 +338,7 @@ class AccountsMutation:
         ] = None,
     ) -> CustomerAccessPayload:
         work = accounts.token_refresh(info.context, refresh_token)
-        return await _payload(CustomerAccessPayload, work, _access(info))
+        return await payload_of(CustomerAccessPayload, work, _access(info))
 
     @strawberry.mutation(
         description="Sign out: revoke the current session (bearer or cookie) and clear the cookies. A client "
@@ -286,7 +352,7 @@ class AccountsMutation:
         ] = None,
     ) -> CustomerLogoutPayload:
         work = accounts.customer_logout(info.context, refresh_token)
-        return await _payload(CustomerLogoutPayload, work, _nothing)
+        return await payload_of(CustomerLogoutPayload, work, _nothing)
 
     @strawberry.mutation(
         description="Change the signed-in customer's display name, email or password. A new email or password "
@@ -302,7 +368,7 @@ class AccountsMutation:
             password=input.password,
             current_password=input.current_password,
         )
-        return await _payload(CustomerUpdatePayload, work, _updated_customer)
+        return await payload_of(CustomerUpdatePayload, work, _updated_customer)
 
     @strawberry.mutation(
         description="Email a password-reset link (valid one hour, single use) to the account of this email, if "
@@ -311,7 +377,7 @@ class AccountsMutation:
     async def customer_recover(
         self, info: Info, email: Annotated[str, strawberry.argument(description="The account's email.")]
     ) -> CustomerRecoverPayload:
-        return await _payload(CustomerRecoverPayload, accounts.customer_recover(info.context, email), _nothing)
+        return await payload_of(CustomerRecoverPayload, accounts.customer_recover(info.context, email), _nothing)
 
     @strawberry.mutation(description="Set a new password with the token of a reset link; signs out every session.")
     async def customer_reset_password(
@@ -321,4 +387,4 @@ class AccountsMutation:
         password: Annotated[str, strawberry.argument(description="The new password.")],
     ) -> CustomerResetPasswordPayload:
         work = accounts.customer_reset_password(info.context, token, password)
-        return await _payload(CustomerResetPasswordPayload, work, _new_customer)
+        return await payload_of(CustomerResetPasswordPayload, work, _new_customer)

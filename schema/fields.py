@@ -19,7 +19,11 @@ _INFO = inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annot
 
 
 def relation(
-    load: Callable[..., Awaitable[list[Any]]], *, columns: tuple[str, ...], description: str
+    load: Callable[..., Awaitable[list[Any]]],
+    *,
+    columns: tuple[str, ...],
+    description: str,
+    permission_classes: list[type[Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Declare a relation field of a type that wraps a `row`, from its per-level loader and its conversion.
 
@@ -37,7 +41,8 @@ def relation(
 
     The planned executor calls the per-level batch (field metadata under `BATCH_METADATA_KEY`) once for all
     parents of a level; graphql-core's executor calls the per-object resolver, `load` on the one row. Both get
-    the arguments as the resolver does: Python names and strawberry inputs.
+    the arguments as the resolver does: Python names and strawberry inputs. With `permission_classes`
+    (a private field), both executors check them per object before loading.
     """
 
     def declare(convert: Callable[..., Any]) -> Any:
@@ -57,6 +62,8 @@ def relation(
         resolve.__name__, resolve.__qualname__ = convert.__name__, convert.__qualname__
         resolve.__module__ = convert.__module__
         metadata = {BATCH_METADATA_KEY: batch, COLUMNS_METADATA_KEY: columns}
-        return strawberry.field(resolver=resolve, description=description, metadata=metadata)
+        return strawberry.field(
+            resolver=resolve, description=description, metadata=metadata, permission_classes=permission_classes
+        )
 
     return declare

@@ -25,16 +25,23 @@ class Node:
     id: strawberry.ID = strawberry.field(description="The opaque global ID of this object.")
 
 
-def node_type(loader: type[Any], view: Callable[[Any, Any], Any] | None = None) -> Callable[[C], C]:
+def node_type(
+    loader: type[Any],
+    view: Callable[[Any, Any], Any] | None = None,
+    *,
+    visible: Callable[[Any, Any], bool] | None = None,
+) -> Callable[[C], C]:
     """Register a GraphQL type implementing Node, once, for IDs and `node(id:)`: under its GraphQL name, with
     the loader that loads its rows by primary key and `view(context, row)` presenting a row (by default the
-    type's `from_row(row)`). Put it above `@strawberry.type` (and `@lazy_fields`)."""
+    type's `from_row(row)`); a private type gives `visible(context, row)`, and `node` answers null for a row
+    the request may not see. Put it above `@strawberry.type` (and `@lazy_fields`)."""
 
     def register(cls: C) -> C:
         if not issubclass(cls, Node):
             raise TypeError(f"{cls.__name__} does not implement Node")
         present = view or (lambda _context, row: cls.from_row(row))  # type: ignore[attr-defined]
-        register_node(NodeType(cls.__strawberry_definition__.name, loader, present))  # type: ignore[attr-defined]
+        name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+        register_node(NodeType(name, loader, present, visible))
         return cls
 
     return register
@@ -118,7 +125,9 @@ _PAGE_PARAMETERS = [
 ]
 
 
-def connection(*, columns: tuple[str, ...], description: str) -> Callable[[Callable[..., Any]], Any]:
+def connection(
+    *, columns: tuple[str, ...], description: str, permission_classes: list[type[Any]] | None = None
+) -> Callable[[Callable[..., Any]], Any]:
     """Declare a connection field: the decorated resolver takes `page: PageArgs`, and the GraphQL field has the
     Relay arguments `first after last before` in its place (the same four, described once, on every
     connection), followed by the resolver's other arguments. `columns` names the parent row's columns the
@@ -152,6 +161,11 @@ def connection(*, columns: tuple[str, ...], description: str) -> Callable[[Calla
         resolve.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         resolve.__name__, resolve.__qualname__ = resolver.__name__, resolver.__qualname__
         resolve.__module__ = resolver.__module__
-        return strawberry.field(resolver=resolve, description=description, metadata={COLUMNS_METADATA_KEY: columns})
+        return strawberry.field(
+            resolver=resolve,
+            description=description,
+            metadata={COLUMNS_METADATA_KEY: columns},
+            permission_classes=permission_classes,
+        )
 
     return declare

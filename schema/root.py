@@ -6,13 +6,14 @@ import strawberry
 from strawberry.tools import merge_types
 
 from schema.accounts import AccountsMutation, AccountsQuery
+from schema.addresses import AddressesMutation
 from schema.catalog import CatalogQuery
 
 __all__ = ["build_schema", "schema"]
 
 Query = merge_types("Query", (CatalogQuery, AccountsQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
-Mutation = merge_types("Mutation", (AccountsMutation,))
+Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation))
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 

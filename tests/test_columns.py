@@ -14,7 +14,7 @@ from app.catalog import sql
 from app.db.registry import NODE_TYPES
 from app.db.sql_counter import counting
 from app.graphql.columns import READS_COLUMNS, ColumnNeeds
-from schema.accounts import Customer
+from schema.accounts import Customer, MailingAddress
 from schema.catalog import Category, Image, Product, ProductVariant, Review
 from schema.root import schema
 
@@ -49,7 +49,7 @@ def test_a_field_without_a_declaration_makes_its_type_read_every_column():
     assert _needs("{ products(first: 1) { nodes { variants { price { amount } } } } }")["Money"] is None
 
 
-ROW_TYPES = [Category, Customer, Image, Product, ProductVariant, Review]
+ROW_TYPES = [Category, Customer, Image, MailingAddress, Product, ProductVariant, Review]
 
 
 def test_the_row_types_are_every_node_type():

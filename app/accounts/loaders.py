@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.accounts import sql
-from app.db.loaders import BaseLoader, by_key
+from sqlalchemy import Select
 
-__all__ = ["CustomerByIdLoader"]
+from app.accounts import sql
+from app.db.loaders import BaseLoader, PageLoader, by_key
+
+__all__ = ["AddressByIdLoader", "AddressPageByCustomerLoader", "CustomerByIdLoader", "DefaultAddressByCustomerLoader"]
 
 
 class CustomerByIdLoader(BaseLoader):
@@ -17,3 +19,29 @@ class CustomerByIdLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
         rows = await self.fetch(sql.customers_by_id(self.dialect), keys)
         return by_key(rows, keys, "id")
+
+
+class AddressByIdLoader(BaseLoader):
+    """Addresses by id (whoever they belong to: the caller checks)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        rows = await self.fetch(sql.addresses_by_id(self.dialect), keys)
+        return by_key(rows, keys, "id")
+
+
+class DefaultAddressByCustomerLoader(BaseLoader):
+    """Each customer's default address, or None."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
+        rows = await self.fetch(sql.default_addresses_by_customer(self.dialect), keys)
+        return by_key(rows, keys, "customer_id")
+
+
+class AddressPageByCustomerLoader(PageLoader):
+    """A page of each customer's addresses, oldest first."""
+
+    keyset = sql.ADDRESS_ORDER
+
+    def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
+        """A window of each customer's addresses."""
+        return sql.address_pages(self.window, self.dialect), {}

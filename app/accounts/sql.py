@@ -10,28 +10,40 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, Select, Table, bindparam, delete, func, insert, select, update
 
-from app.accounts.models import Customer, CustomerSession, PasswordReset, RefreshToken
+from app.accounts.models import Customer, CustomerAddress, CustomerSession, PasswordReset, RefreshToken
 from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, RESET_TOKEN_LIFETIME, digest
 from app.db.database import RequestDatabase
 from app.db.loaders import keys_in
+from app.db.pagination import Keyset, Window, partitioned_pages
 
 __all__ = [
+    "ADDRESS_ORDER",
     "CUSTOMER_COLUMNS",
+    "MAX_ADDRESSES",
     "RefreshedSession",
     "add_password_reset",
+    "address_pages",
+    "addresses_by_id",
+    "count_addresses",
     "create_customer",
     "create_session",
     "customer_by_email",
     "customer_with_hash",
     "customers_by_id",
+    "default_addresses_by_customer",
+    "delete_address",
     "find_refresh_token",
+    "insert_address",
+    "lock_address",
+    "make_default_address",
     "revoke_session",
     "revoke_sessions",
     "rotate_refresh_token",
     "session_of_refresh_token",
     "set_password_hash",
+    "update_address",
     "update_customer",
     "use_password_reset",
     "use_refresh_token",
@@ -217,3 +229,75 @@ async def use_password_reset(db: RequestDatabase, token: str, now: datetime) -> 
     )
     rows = await db.fetch_all(statement)
     return rows[0].customer_id if rows else None
+
+
+addresses: Table = CustomerAddress.__table__  # type: ignore[assignment]
+ADDRESS_ORDER = Keyset("ID", None, addresses.c.id, ascending=True)
+MAX_ADDRESSES = 50
+
+
+@cache
+def addresses_by_id(dialect: str) -> Select[Any]:
+    """Addresses by id, for the keyed loader (the caller checks whose they are)."""
+    return select(addresses).where(keys_in(addresses.c.id, dialect))
+
+
+@cache
+def default_addresses_by_customer(dialect: str) -> Select[Any]:
+    """The default address of each customer."""
+    return select(addresses).where(keys_in(addresses.c.customer_id, dialect), addresses.c.is_default.is_(True))
+
+
+def address_pages(window: Window, dialect: str) -> Select[Any]:
+    """The same window of each customer's addresses, oldest first, with the customer as `parent_key`."""
+    base = select(addresses).where(keys_in(addresses.c.customer_id, dialect))
+    return partitioned_pages(base, addresses.c.customer_id, ADDRESS_ORDER, window)
+
+
+async def count_addresses(db: RequestDatabase, customer_id: int) -> int:
+    """How many addresses a customer has."""
+    statement = select(func.count()).select_from(addresses).where(addresses.c.customer_id == customer_id)
+    return int((await db.fetch_all(statement))[0][0])
+
+
+async def lock_address(db: RequestDatabase, customer_id: int, address_id: int) -> Any:
+    """One of the customer's addresses, locked until the transaction ends; None when it is not theirs."""
+    statement = select(addresses).where(addresses.c.id == address_id, addresses.c.customer_id == customer_id)
+    rows = await db.lock_rows(statement)
+    return rows[0] if rows else None
+
+
+async def insert_address(db: RequestDatabase, customer_id: int, values: dict[str, Any], now: datetime) -> Any:
+    """Add an address (not the default); its row."""
+    statement = (
+        insert(addresses)
+        .values(customer_id=customer_id, created_at=now, is_default=False, **values)
+        .returning(*addresses.c)
+    )
+    return (await db.fetch_all(statement))[0]
+
+
+async def update_address(db: RequestDatabase, address_id: int, values: dict[str, Any]) -> Any:
+    """Change an address; its row as it is now."""
+    statement = update(addresses).where(addresses.c.id == address_id).values(**values).returning(*addresses.c)
+    return (await db.fetch_all(statement))[0]
+
+
+async def delete_address(db: RequestDatabase, address_id: int) -> None:
+    """Remove an address."""
+    await db.execute(delete(addresses).where(addresses.c.id == address_id))
+
+
+async def make_default_address(db: RequestDatabase, customer_id: int, address_id: int | None) -> None:
+    """Make this address the customer's default (the old default first stops being one, as the unique
+    partial index allows one default per customer); with None, the customer's oldest address."""
+    await db.execute(
+        update(addresses)
+        .where(addresses.c.customer_id == customer_id, addresses.c.is_default.is_(True))
+        .values(is_default=False)
+    )
+    if address_id is None:
+        oldest = select(func.min(addresses.c.id)).where(addresses.c.customer_id == customer_id).scalar_subquery()
+        await db.execute(update(addresses).where(addresses.c.id == oldest).values(is_default=True))
+        return
+    await db.execute(update(addresses).where(addresses.c.id == address_id).values(is_default=True))

@@ -22,6 +22,9 @@ class NodeType:
     name: str
     loader: type[Any]
     view: Callable[[Any, Any], Any]
+    # `visible(context, row)`: whether the request may fetch this row by ID (a private type's rows are
+    # its owner's); None for a public type. A row it may not see is fetched as if it did not exist.
+    visible: Callable[[Any, Any], bool] | None = None
 
 
 NODE_TYPES: dict[str, NodeType] = {}
