@@ -51,6 +51,7 @@ __all__ = [
     "products_ratings",
     "products_variant_summaries",
     "products_variants",
+    "reviews_products",
     "variants_products",
 ]
 
@@ -323,4 +324,9 @@ async def products_featured_images(ctx: Context, rows: list[Any]) -> list[Any]:
 
 def variants_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
     """The product each variant belongs to."""
+    return _load_each(ctx.loaders.get(ProductByIdLoader, ctx.columns_of("Product")), [row.product_id for row in rows])
+
+
+def reviews_products(ctx: Context, rows: list[Any]) -> Awaitable[list[Any]]:
+    """The product each review is of (None once it is no longer on sale)."""
     return _load_each(ctx.loaders.get(ProductByIdLoader, ctx.columns_of("Product")), [row.product_id for row in rows])

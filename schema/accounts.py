@@ -15,8 +15,9 @@ from app.accounts.loaders import AddressByIdLoader, CustomerByIdLoader
 from app.db.pagination import PageArgs
 from app.errors import DomainError
 from app.graphql.columns import reads
-from resolvers import accounts
+from resolvers import accounts, reviews
 from resolvers import addresses as mailing
+from schema.catalog import Review
 from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type
@@ -122,9 +123,13 @@ class Customer(LazyFields, Node):
         permission_classes=[SelfOrStaff],
     )
     async def addresses(self, info: Info, page: PageArgs) -> Connection[MailingAddress] | None:
-        return connection_from(
-            await mailing.customer_addresses(info.context, self.row, page), MailingAddress.from_row
-        )
+        return connection_from(await mailing.customer_addresses(info.context, self.row, page), MailingAddress.from_row)
+
+    @connection(
+        columns=("id",), description="The customer's reviews, newest first (private).", permission_classes=[SelfOrStaff]
+    )
+    async def reviews(self, info: Info, page: PageArgs) -> Connection[Review] | None:
+        return connection_from(await reviews.customer_reviews(info.context, self.row, page), Review.from_row)
 
     @classmethod
     def own(cls, row: Any) -> Customer:

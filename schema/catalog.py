@@ -254,6 +254,12 @@ class Review(LazyFields, Node):
         """The GraphQL view of a review row joined with its author's display name."""
         return cls.wrap(row=row)
 
+    @relation(
+        catalog.reviews_products, columns=("product_id",), description="The product reviewed; null once it is off sale."
+    )
+    def product(context: Any, row: Any) -> Product | None:
+        return _maybe(Product, row)
+
 
 @node_type(ProductByIdLoader)
 @lazy_fields

@@ -12,7 +12,13 @@ STRAWBERRY_DEFINITION = "strawberry-definition"
 # Fields with a resolver of their own that take no per-level batch: each connection reads one page per parent
 # through a per-parent page loader (batched by the loader), and its total count is asked for lazily.
 # A private field (a permission class) runs per object too, on both executors: its loader batches the level.
-PER_OBJECT = {"Category.products", "Product.reviews", "Customer.addresses", "Customer.defaultAddress"}
+PER_OBJECT = {
+    "Category.products",
+    "Product.reviews",
+    "Customer.addresses",
+    "Customer.defaultAddress",
+    "Customer.reviews",
+}
 RELATIONS = {
     "Category.parent",
     "Category.children",
@@ -25,6 +31,7 @@ RELATIONS = {
     "Product.rating",
     "Product.variants",
     "ProductVariant.product",
+    "Review.product",
 }
 
 
@@ -70,6 +77,7 @@ def test_every_connection_field_takes_the_same_relay_arguments_first():
         "Category.products",
         "Product.reviews",
         "Customer.addresses",
+        "Customer.reviews",
     }
     expected = [
         ("first", "Int", None, "Page size from the start, 1-100."),

@@ -25,6 +25,7 @@ __all__ = [
     "ProjectedLoader",
     "RatingByProductLoader",
     "ReviewByIdLoader",
+    "ReviewPageByCustomerLoader",
     "ReviewPageByProductLoader",
     "VariantAggregatesByProductLoader",
     "VariantByIdLoader",
@@ -156,6 +157,16 @@ class ReviewPageByProductLoader(PageLoader):
     def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
         """A window of each product's reviews."""
         return sql.review_pages(self.window, self.dialect), {}
+
+
+class ReviewPageByCustomerLoader(PageLoader):
+    """A page of each customer's reviews (of visible products), newest first."""
+
+    keyset = sql.REVIEW_ORDER
+
+    def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
+        """A window of each customer's reviews."""
+        return sql.review_pages_by_customer(self.window, self.dialect), {}
 
 
 class ProductPageByCategoryLoader(PageLoader):

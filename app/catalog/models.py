@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -126,7 +127,8 @@ class Review(Base):
     __table_args__ = (
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         Index(None, "product_id", "created_at", "id"),
-        Index(None, "customer_id"),
+        Index(None, "customer_id", "created_at", "id"),
+        UniqueConstraint("product_id", "customer_id"),  # one review per customer and product
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -466,3 +466,18 @@ def review_pages(window: Window, dialect: str) -> Select[Any]:
     """The same window of each product's reviews, newest first, with the product as `parent_key`."""
     base = review_select().where(keys_in(reviews.c.product_id, dialect))
     return partitioned_pages(base, reviews.c.product_id, REVIEW_ORDER, window)
+
+
+@lru_cache(maxsize=256)
+def review_pages_by_customer(window: Window, dialect: str) -> Select[Any]:
+    """The same window of each customer's reviews (of visible products), newest first, the customer as
+    `parent_key`."""
+    base = review_select().where(keys_in(reviews.c.customer_id, dialect))
+    return partitioned_pages(base, reviews.c.customer_id, REVIEW_ORDER, window)
+
+
+@cache
+def customer_review_count() -> Select[Any]:
+    """How many reviews of visible products a customer (`:customer_id`) wrote."""
+    of_customer = review_select().where(reviews.c.customer_id == bindparam("customer_id")).subquery()
+    return select(func.count()).select_from(of_customer)

@@ -1,5 +1,5 @@
 """Accounts: passwords and roles of customers, sign-in sessions and their refresh tokens, password-reset
-tokens and addresses.
+tokens and addresses; one review per customer and product, and reviews indexed by customer.
 
 Revision ID: 0002
 Revises: 0001
@@ -119,7 +119,19 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("reviews", schema=None, reflect_kwargs={"resolve_fks": False}) as batch_op:
+        batch_op.drop_index("ix_reviews_customer_id")
+        batch_op.create_index(
+            batch_op.f("ix_reviews_customer_id_created_at_id"), ["customer_id", "created_at", "id"], unique=False
+        )
+        batch_op.create_unique_constraint(batch_op.f("uq_reviews_product_id_customer_id"), ["product_id", "customer_id"])
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("reviews", schema=None, reflect_kwargs={"resolve_fks": False}) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_reviews_product_id_customer_id"), type_="unique")
+        batch_op.drop_index(batch_op.f("ix_reviews_customer_id_created_at_id"))
+        batch_op.create_index("ix_reviews_customer_id", ["customer_id"], unique=False)
     op.drop_index("uq_customer_addresses_default", table_name="customer_addresses")
     op.drop_index(op.f("ix_customer_addresses_customer_id_id"), table_name="customer_addresses")
     op.drop_table("customer_addresses")
