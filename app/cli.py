@@ -1,4 +1,4 @@
-"""The `storefront` command: serve, migrate, seed and export-schema."""
+"""The `storefront` command: serve, migrate, seed, export-schema and create-staff."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--check", action="store_true", help="fail when the committed schema differs from the code")
     export.add_argument("--output", type=Path, default=SCHEMA_FILE, help="where to write the SDL")
     export.set_defaults(run=_export_schema)
+
+    staff = commands.add_parser("create-staff", help="make a staff account (it signs in with customerLogin)")
+    staff.add_argument("--email", required=True, help="the account's email")
+    staff.add_argument("--display-name", default="Staff", help='the name shown (default "Staff")')
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    staff.add_argument("--promote", action="store_true", help="make an existing account staff (password unchanged)")
+    staff.set_defaults(run=_create_staff)
     return parser
 
 
@@ -133,6 +140,43 @@ def _export_schema(_settings: Settings, args: argparse.Namespace) -> int:
     args.output.write_text(sdl)
     print(f"storefront: wrote {args.output}")
     return 0
+
+
+def _create_staff(settings: Settings, args: argparse.Namespace) -> int:
+    from app.accounts.admin import StaffError, create_staff
+    from app.db.database import create_engine
+
+    password = None
+    if not args.promote:
+        password = _read_password(args.password_stdin)
+        if password is None:
+            return 2
+
+    async def run() -> str:
+        engine = create_engine(settings)
+        try:
+            return await create_staff(engine, args.email, password, args.display_name, promote=args.promote)
+        finally:
+            await engine.dispose()
+
+    try:
+        print(f"storefront: {asyncio.run(run())}")
+    except StaffError as exc:
+        print(f"storefront: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        print("storefront: the passwords differ", file=sys.stderr)
+        return None
+    return first
 
 
 if __name__ == "__main__":

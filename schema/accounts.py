@@ -160,7 +160,9 @@ class AccountErrorCode(Enum):
     THROTTLED = strawberry.enum_value(
         "THROTTLED", description="Too many attempts for this email or from this address: wait `retryAfter` seconds."
     )
-    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="No such object of yours exists.")
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="No such object (of yours) exists.")
+    FORBIDDEN = strawberry.enum_value("FORBIDDEN", description="Only staff may do this.")
+    INSUFFICIENT_STOCK = strawberry.enum_value("INSUFFICIENT_STOCK", description="The stock cannot go below zero.")
     UNAVAILABLE = strawberry.enum_value(
         "UNAVAILABLE", description="The service cannot do this now (it has no way to send mail)."
     )

@@ -9,12 +9,13 @@ from schema.accounts import AccountsMutation, AccountsQuery
 from schema.addresses import AddressesMutation
 from schema.catalog import CatalogQuery
 from schema.reviews import ReviewsMutation
+from schema.staff import StaffMutation
 
 __all__ = ["build_schema", "schema"]
 
 Query = merge_types("Query", (CatalogQuery, AccountsQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
-Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation, ReviewsMutation))
+Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation, ReviewsMutation, StaffMutation))
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 

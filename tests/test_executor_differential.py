@@ -26,6 +26,7 @@ from graphql.execution.values import get_variable_values
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.accounts.models import Customer
 from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
 from app.db.ids import encode_global_id
 from app.graphql.executor import FastExecutor
@@ -66,6 +67,7 @@ async def _pools(url: str) -> Pools:
                 (ProductVariant, "ProductVariant"),
                 (ProductImage, "Image"),
                 (Review, "Review"),
+                (Customer, "Customer"),  # private fields: FORBIDDEN for the anonymous generated operations
             ):
                 all_ids += await ids(model, name)
             slugs = list((await connection.execute(select(Product.slug).limit(20))).scalars())
@@ -95,12 +97,12 @@ class Generator:
         fragments = "\n".join(self.fragments.values())
         return f"query Generated{definitions} {body}\n{fragments}", self.variables
 
-    def selection(self, parent: Any, depth: int) -> str:
+    def selection(self, parent: Any, depth: int, *, aliased: bool = False) -> str:
         if isinstance(parent, GraphQLInterfaceType | GraphQLUnionType):
             return self.abstract_selection(parent, depth)
         fields = list(parent.fields.items())
         chosen = self.rng.sample(fields, k=min(len(fields), self.rng.randint(1, 4)))
-        parts = [self.field(parent, name, definition, depth) for name, definition in chosen]
+        parts = [self.field(parent, name, definition, depth, aliased=aliased) for name, definition in chosen]
         if self.rng.random() < 0.2:
             parts.append("__typename")
         if self.rng.random() < 0.15 and depth > 0:
@@ -110,7 +112,8 @@ class Generator:
     def abstract_selection(self, abstract: Any, depth: int) -> str:
         parts = ["__typename", "id"] if "id" in getattr(abstract, "fields", {}) else ["__typename"]
         for possible in self.rng.sample(self.schema.get_possible_types(abstract), k=2):
-            parts.append(f"... on {possible.name} {self.selection(possible, depth)}")
+            # Aliased: two types' fields of one name may differ in type (a private, nullable createdAt).
+            parts.append(f"... on {possible.name} {self.selection(possible, depth, aliased=True)}")
         return "{ " + " ".join(parts) + " }"
 
     def named_fragment(self, parent: GraphQLObjectType, depth: int) -> str:
@@ -119,14 +122,14 @@ class Generator:
         self.fragments[name] = f"fragment {name} on {parent.name} {self.selection(parent, depth + 1)}"
         return f"...{name}"
 
-    def field(self, parent: Any, name: str, definition: Any, depth: int) -> str:
+    def field(self, parent: Any, name: str, definition: Any, depth: int, *, aliased: bool = False) -> str:
         named = _named(definition.type)
         if not isinstance(named, GraphQLScalarType | GraphQLEnumType) and depth >= MAX_DEPTH:
             return "__typename"
         arguments = self.arguments(parent.name, name, definition)
         self.aliases += 1
         # Fields with arguments always get a unique alias, so fragments never merge conflicting ones.
-        alias = f"a{self.aliases}: " if arguments or self.rng.random() < 0.25 else ""
+        alias = f"a{self.aliases}: " if aliased or arguments or self.rng.random() < 0.25 else ""
         directive = self.directive()
         sub = ""
         if not isinstance(named, GraphQLScalarType | GraphQLEnumType):

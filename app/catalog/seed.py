@@ -14,7 +14,6 @@ description and review texts) are data: `seed_vocabulary.toml` beside this modul
 from __future__ import annotations
 
 import math
-import re
 import time
 import tomllib
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.accounts.models import Customer
 from app.catalog.models import Category, Product, ProductImage, ProductVariant, Review
+from app.catalog.slugs import slugify
 
 __all__ = [
     "CATALOG_TABLES",
@@ -416,7 +416,7 @@ def _add_categories(catalog: CatalogRows, words: SeedVocabulary) -> list[_Catego
     ]
     for spec, parent_id, parent_slug, department, position in queue:
         category_id = len(catalog.categories) + 1
-        slug = f"{parent_slug}-{_slugify(spec.name)}" if parent_slug else _slugify(spec.name)
+        slug = f"{parent_slug}-{slugify(spec.name)}" if parent_slug else slugify(spec.name)
         catalog.categories.append(
             {
                 "id": category_id,
@@ -433,11 +433,6 @@ def _add_categories(catalog: CatalogRows, words: SeedVocabulary) -> list[_Catego
             (child, category_id, slug, department, child_position) for child_position, child in enumerate(spec.children)
         )
     return choices
-
-
-def _slugify(text_value: str) -> str:
-    without_apostrophes = text_value.lower().replace("'", "")
-    return re.sub(r"[^a-z0-9]+", "-", without_apostrophes).strip("-")
 
 
 def _add_customers(catalog: CatalogRows, rng: Random, words: SeedVocabulary, count: int) -> list[datetime]:
@@ -471,7 +466,7 @@ def _add_product(
     profile = category.profile
     noun, material = rng.choice(profile.nouns), rng.choice(profile.materials)
     title = _product_title(rng, profile, material, noun)
-    slug = _unique_slug(_slugify(title), slugs)
+    slug = _unique_slug(slugify(title), slugs)
     vendor = rng.choice(category.vendors)
     on_sale = rng.random() < ON_SALE_SHARE
     prices = _add_variants(catalog, rng, product_id, profile, on_sale)
@@ -519,12 +514,12 @@ def _product_tags(
     rng: Random, words: SeedVocabulary, department: str, material: str, on_sale: bool, created_at: datetime
 ) -> list[str]:
     """1 to 4 tags: the department first, then a few that describe the product."""
-    extras = [_slugify(material), *words.tags]
+    extras = [slugify(material), *words.tags]
     if on_sale:
         extras.append(words.sale_tag)
     if created_at > EPOCH + timedelta(seconds=CATALOG_SPAN_SECONDS - 90 * 24 * 3600):
         extras.append(words.new_arrival_tag)
-    return [_slugify(department), *rng.sample(extras, rng.randint(0, 3))]
+    return [slugify(department), *rng.sample(extras, rng.randint(0, 3))]
 
 
 def _add_variants(
