@@ -14,17 +14,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -43,6 +39,7 @@ from app.graphql.playground import (
     playground_routes,
 )
 from app.settings import Settings
+from tests.support.live import live_server as serve_live
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -288,25 +285,8 @@ def playground_app(tmp_path_factory: pytest.TempPathFactory) -> ASGIApp:
 @pytest.fixture
 def live_server(playground_app: ASGIApp) -> Iterator[str]:
     """Serves `playground_app` with uvicorn on a free 127.0.0.1 port, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(playground_app, log_level="warning", ws="none", lifespan="auto")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with serve_live(playground_app) as origin:
+        yield origin
 
 
 @pytest.mark.browser
