@@ -31,6 +31,7 @@ from app.context import Context
 from app.db.base import utcnow
 from app.errors import DomainError
 from app.throttle import Throttle
+from resolvers.cart import merge_guest_cart
 
 __all__ = [
     "AccountFailure",
@@ -133,8 +134,11 @@ def _check_email(email: str, field: tuple[str, ...]) -> None:
         raise AccountFailure("INVALID", "Enter a valid email address", field)
 
 
-async def customer_login(ctx: Context, email: str, password: str, use_cookie: bool) -> SignedIn:
+async def customer_login(
+    ctx: Context, email: str, password: str, use_cookie: bool, cart_id: str | None = None
+) -> SignedIn:
     """Sign in with email and password: a new session, its tokens (or, with `use_cookie`, the cookies).
+    A guest cart passed as `cart_id` becomes the customer's, or joins their open cart.
 
     An unknown email and a wrong password fail alike, after the same password verification.
     """
@@ -156,6 +160,8 @@ async def customer_login(ctx: Context, email: str, password: str, use_cookie: bo
         if verification.needs_rehash:  # the hashing parameters changed since this password was set
             await sql.set_password_hash(ctx.db, found.id, await services.passwords.hash(password))
         await sql.create_session(ctx.db, session_id, found.id, refresh_token, cookie=use_cookie, now=now)
+    if cart_id is not None:
+        await merge_guest_cart(ctx, found.id, cart_id)
     return _signed_in(ctx, found.id, found.role, session_id, refresh_token, now, use_cookie)
 
 

@@ -329,8 +329,12 @@ class AccountsMutation:
         use_cookie: Annotated[
             bool, strawberry.argument(description="Keep the session in cookies rather than return tokens.")
         ] = False,
+        cart_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="A guest cart to make the customer's (or merge into their open one)."),
+        ] = None,
     ) -> CustomerAccessPayload:
-        work = accounts.customer_login(info.context, email, password, use_cookie)
+        work = accounts.customer_login(info.context, email, password, use_cookie, cart_id)
         return await payload_of(CustomerAccessPayload, work, _access(info))
 
     @strawberry.mutation(

@@ -7,15 +7,16 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.addresses import AddressesMutation
+from schema.cart import CartMutation, CartQuery
 from schema.catalog import CatalogQuery
 from schema.reviews import ReviewsMutation
 from schema.staff import StaffMutation
 
 __all__ = ["build_schema", "schema"]
 
-Query = merge_types("Query", (CatalogQuery, AccountsQuery))
+Query = merge_types("Query", (CatalogQuery, AccountsQuery, CartQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
-Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation, ReviewsMutation, StaffMutation))
+Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation, CartMutation, ReviewsMutation, StaffMutation))
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 

@@ -18,6 +18,7 @@ PER_OBJECT = {
     "Customer.addresses",
     "Customer.defaultAddress",
     "Customer.reviews",
+    "Cart.lines",
 }
 RELATIONS = {
     "Category.parent",
@@ -32,6 +33,10 @@ RELATIONS = {
     "Product.variants",
     "ProductVariant.product",
     "Review.product",
+    "Cart.buyerIdentity",
+    "Cart.cost",
+    "Cart.totalQuantity",
+    "CartLine.merchandise",
 }
 
 
@@ -78,6 +83,7 @@ def test_every_connection_field_takes_the_same_relay_arguments_first():
         "Product.reviews",
         "Customer.addresses",
         "Customer.reviews",
+        "Cart.lines",
     }
     expected = [
         ("first", "Int", None, "Page size from the start, 1-100."),
