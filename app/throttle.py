@@ -23,6 +23,20 @@ __all__ = ["BackOff", "MemoryCounts", "RedisCounts", "Throttle", "redis_client"]
 log = logging.getLogger("storefront.throttle")
 MAX_MEMORY_KEYS = 100_000  # an attacker cycling through emails must not grow the process without bound
 WARN_EVERY_SECONDS = 60.0
+# Count an attempt and return the count and last time from before it, atomically.
+ADD_SCRIPT = """
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local last = redis.call('HGET', KEYS[1], 'last') or '0'
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {attempts, last}
+"""
+FORGIVE_SCRIPT = """
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+end
+return 0
+"""
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -48,8 +62,13 @@ class Counts(Protocol):
     async def read(self, key: str) -> tuple[int, float]:
         """(attempts, time of the last) of a key; (0, 0) when unknown or forgotten."""
 
-    async def add(self, key: str, now: float, ttl: float) -> None:
-        """Count one more attempt, made at `now`; forget the key `ttl` seconds after its last attempt."""
+    async def add(self, key: str, now: float, ttl: float) -> tuple[int, float]:
+        """Count one more attempt, made at `now`, and return (attempts, time of the last) from before it, in
+        one atomic step: of concurrent attempts each sees the ones before it. Forget the key `ttl` seconds
+        after its last attempt."""
+
+    async def forgive(self, key: str) -> None:
+        """Take one attempt back (it turned out well)."""
 
     async def clear(self, key: str) -> None:
         """Forget a key."""
@@ -63,22 +82,32 @@ class MemoryCounts:
 
     async def read(self, key: str) -> tuple[int, float]:
         """See `Counts.read`."""
-        found = self._counts.get(key)
-        if found is None or found[2] < time.time():
-            return 0, 0.0
-        return found[0], found[1]
+        return self._current(key)
 
-    async def add(self, key: str, now: float, ttl: float) -> None:
-        """See `Counts.add`."""
-        attempts, _ = await self.read(key)
-        self._counts[key] = (attempts + 1, now, now + ttl)
+    async def add(self, key: str, now: float, ttl: float) -> tuple[int, float]:
+        """See `Counts.add` (no await inside: atomic in the event loop)."""
+        before = self._current(key)
+        self._counts[key] = (before[0] + 1, now, now + ttl)
         self._counts.move_to_end(key)
         while len(self._counts) > MAX_MEMORY_KEYS:
             self._counts.popitem(last=False)
+        return before
+
+    async def forgive(self, key: str) -> None:
+        """See `Counts.forgive`."""
+        found = self._counts.get(key)
+        if found is not None and found[0] > 0:
+            self._counts[key] = (found[0] - 1, found[1], found[2])
 
     async def clear(self, key: str) -> None:
         """See `Counts.clear`."""
         self._counts.pop(key, None)
+
+    def _current(self, key: str) -> tuple[int, float]:
+        found = self._counts.get(key)
+        if found is None or found[2] < time.time():
+            return 0, 0.0
+        return found[0], found[1]
 
 
 class RedisCounts:
@@ -88,6 +117,8 @@ class RedisCounts:
         self.client = client
         self.fallback = MemoryCounts()
         self._warned_at = -math.inf
+        self._add = client.register_script(ADD_SCRIPT)
+        self._forgive = client.register_script(FORGIVE_SCRIPT)
 
     async def read(self, key: str) -> tuple[int, float]:
         """See `Counts.read`."""
@@ -98,17 +129,22 @@ class RedisCounts:
             return await self.fallback.read(key)
         return (int(attempts), float(last)) if attempts is not None and last is not None else (0, 0.0)
 
-    async def add(self, key: str, now: float, ttl: float) -> None:
-        """See `Counts.add`."""
+    async def add(self, key: str, now: float, ttl: float) -> tuple[int, float]:
+        """See `Counts.add`: one Lua script, so concurrent attempts on every instance are counted in turn."""
         try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hincrby(key, "attempts", 1)
-                pipe.hset(key, "last", repr(now))
-                pipe.expire(key, math.ceil(ttl))
-                await pipe.execute()
+            attempts, last = await self._add(keys=[key], args=[repr(now), math.ceil(ttl)])
         except (RedisError, OSError) as exc:
             self._warn(exc)
-            await self.fallback.add(key, now, ttl)
+            return await self.fallback.add(key, now, ttl)
+        return int(attempts) - 1, float(last)
+
+    async def forgive(self, key: str) -> None:
+        """See `Counts.forgive`."""
+        try:
+            await self._forgive(keys=[key])
+        except (RedisError, OSError) as exc:
+            self._warn(exc)
+            await self.fallback.forgive(key)
 
     async def clear(self, key: str) -> None:
         """See `Counts.clear`."""
@@ -142,16 +178,31 @@ class Throttle:
         return f"sf:throttle:{self.name}:{hashlib.sha256(key.encode()).hexdigest()}"
 
     async def retry_after(self, key: str) -> int:
-        """Whole seconds the key must still wait; 0 when it may try now."""
+        """Whole seconds the key must still wait; 0 when it may try now (nothing is counted)."""
         attempts, last = await self.counts.read(self._key(key))
-        wait = last + self.backoff.delay(attempts) - time.time()
-        return math.ceil(wait) if wait > 0 else 0
+        return _wait(last + self.backoff.delay(attempts) - time.time())
 
-    async def count(self, key: str) -> None:
-        """Count an attempt (a failed sign-in, a recovery request)."""
+    async def attempt(self, key: str) -> int:
+        """Count an attempt before making it; the whole seconds it must wait instead, 0 when it may go on.
+
+        Counting first, atomically, is what holds under concurrency: twenty attempts sent at once are
+        counted one after another, and all but the free ones are told to wait.
+        """
+        now = time.time()
         ttl = self.backoff.window_seconds + self.backoff.max_seconds
-        await self.counts.add(self._key(key), time.time(), ttl)
+        attempts, last = await self.counts.add(self._key(key), now, ttl)
+        delay = self.backoff.delay(attempts)
+        # Within the free attempts, never a wait: a concurrent attempt's clock may be a little ahead.
+        return _wait(last + delay - now) if delay else 0
+
+    async def forgive(self, key: str) -> None:
+        """Take back an attempt that went well (a sign-in from an address shared by many)."""
+        await self.counts.forgive(self._key(key))
 
     async def clear(self, key: str) -> None:
         """Forget a key's attempts (a successful sign-in)."""
         await self.counts.clear(self._key(key))
+
+
+def _wait(seconds: float) -> int:
+    return math.ceil(seconds) if seconds > 0 else 0

@@ -6,6 +6,7 @@ it into a payload error. A failure raised inside a transaction rolls it back, so
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -145,15 +146,14 @@ async def customer_login(
     services = _services(ctx)
     email = normalise_email(email)
     throttles = services.throttles
-    keys = ((throttles.sign_in_email, email), (throttles.sign_in_address, _client_address(ctx)))
-    await _check_throttles(keys, "sign-in")
+    address = _client_address(ctx)
+    await _attempt(((throttles.sign_in_email, email), (throttles.sign_in_address, address)), "sign-in")
     found = await _account_of(ctx, email)
     verification = await services.passwords.verify(found.password_hash if found is not None else None, password)
     if found is None or not verification.matched:
-        for throttle, key in keys:
-            await throttle.count(key)
         raise AccountFailure("INVALID_CREDENTIALS", "The email or the password is not right")
     await throttles.sign_in_email.clear(email)
+    await throttles.sign_in_address.forgive(address)
     now = utcnow()
     session_id, refresh_token = new_session_id(), new_secret()
     async with ctx.db.transaction():
@@ -173,12 +173,22 @@ async def _account_of(ctx: Context, email: str) -> Any:
 
 
 def _client_address(ctx: Context) -> str:
+    """Where the request comes from, for throttles: an IPv4 address, or an IPv6 /64 (one subscriber's block,
+    which a client can hop within at will)."""
     client = getattr(ctx.request, "client", None)
-    return str(client.host) if client is not None and client.host else "unknown"
+    host = str(client.host) if client is not None and client.host else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
-async def _check_throttles(keys: tuple[tuple[Throttle, str], ...], what: str) -> None:
-    wait = max([await throttle.retry_after(key) for throttle, key in keys])
+async def _attempt(keys: tuple[tuple[Throttle, str], ...], what: str) -> None:
+    """Count the attempt under every throttle first, then refuse it if any says wait."""
+    wait = max([await throttle.attempt(key) for throttle, key in keys])
     if wait:
         raise AccountFailure("THROTTLED", f"Too many {what} attempts; try again in {wait} seconds", retry_after=wait)
 
@@ -324,6 +334,8 @@ async def customer_update(
         if "email" in changes and await sql.customer_by_email(ctx.db, changes["email"]) is not None:
             raise _email_taken()
         row = await _save(ctx, viewer.customer_id, changes) if changes else found
+        if password is not None or "email" in changes:  # a reset link mailed before must not undo this
+            await sql.void_password_resets(ctx.db, viewer.customer_id, utcnow())
         revoked = (
             await sql.revoke_sessions(ctx.db, viewer.customer_id, utcnow(), keep=viewer.session_id)
             if password is not None
@@ -346,8 +358,11 @@ async def _check_current_password(services: AccountServices, found: Any, current
         raise AccountFailure(
             "INVALID", "A new email or password needs the current password", ("input", "currentPassword")
         )
+    # A stolen session must not guess the password without limit: the sign-in throttle of the account.
+    await _attempt(((services.throttles.sign_in_email, found.email),), "password")
     if not (await services.passwords.verify(found.password_hash, current_password)).matched:
         raise AccountFailure("INVALID_CREDENTIALS", "The current password is not right", ("input", "currentPassword"))
+    await services.throttles.sign_in_email.clear(found.email)
 
 
 def _display_name(display_name: str) -> str:
@@ -373,9 +388,7 @@ async def customer_recover(ctx: Context, email: str) -> None:
     email = normalise_email(email)
     throttles = services.throttles
     keys = ((throttles.recovery_email, email), (throttles.recovery_address, _client_address(ctx)))
-    await _check_throttles(keys, "recovery")
-    for throttle, key in keys:
-        await throttle.count(key)
+    await _attempt(keys, "recovery")
     found = await _account_of(ctx, email)
     if found is None or found.password_hash is None:
         return
@@ -417,6 +430,7 @@ async def customer_reset_password(ctx: Context, token: str, password: str) -> An
             raise AccountFailure("PASSWORD_TOO_WEAK", weakness, ("password",))
         password_hash = await _services(ctx).passwords.hash(password)
         row = await sql.update_customer(ctx.db, customer_id, password_hash=password_hash)
+        await sql.void_password_resets(ctx.db, customer_id, now)  # the other links mailed before
         revoked = await sql.revoke_sessions(ctx.db, customer_id, now)
     _revoked(ctx, revoked)
     return row

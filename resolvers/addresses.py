@@ -15,6 +15,7 @@ from app.accounts import sql
 from app.accounts.countries import COUNTRY_CODES
 from app.accounts.loaders import (
     AddressByIdLoader,
+    AddressCountByCustomerLoader,
     AddressPageByCustomerLoader,
     CustomerByIdLoader,
     DefaultAddressByCustomerLoader,
@@ -115,9 +116,21 @@ def _address_id(id: str) -> int:
     return int(pk)
 
 
+async def _lock_customer(ctx: Context, customer_id: int) -> None:
+    """Every address change locks the customer row first: changes to one customer's addresses (and which is
+    the default, which a unique index allows once) apply one after another, in the same order."""
+    if await sql.customer_with_hash(ctx.db, customer_id) is None:
+        raise AccountFailure("UNAUTHENTICATED", "The signed-in account no longer exists")
+
+
 def _forget_addresses(ctx: Context) -> None:
     """After a write: the addresses read before it are stale."""
-    for loader in (AddressByIdLoader, AddressPageByCustomerLoader, DefaultAddressByCustomerLoader):
+    for loader in (
+        AddressByIdLoader,
+        AddressCountByCustomerLoader,
+        AddressPageByCustomerLoader,
+        DefaultAddressByCustomerLoader,
+    ):
         ctx.loaders.clear_all(loader)
 
 
@@ -126,7 +139,7 @@ async def customer_address_create(ctx: Context, fields: AddressFields, make_defa
     viewer = signed_in_viewer(ctx)
     columns = _clean(fields, creating=True)
     async with ctx.db.transaction():
-        await sql.customer_with_hash(ctx.db, viewer.customer_id)  # locks the customer: counts stay right
+        await _lock_customer(ctx, viewer.customer_id)
         count = await sql.count_addresses(ctx.db, viewer.customer_id)
         if count >= sql.MAX_ADDRESSES:
             raise AccountFailure("INVALID", f"A customer may keep at most {sql.MAX_ADDRESSES} addresses")
@@ -144,6 +157,7 @@ async def customer_address_update(ctx: Context, id: str, fields: AddressFields) 
     address_id = _address_id(id)
     columns = _clean(fields, creating=False)
     async with ctx.db.transaction():
+        await _lock_customer(ctx, viewer.customer_id)
         found = await sql.lock_address(ctx.db, viewer.customer_id, address_id)
         if found is None:
             raise AccountFailure("NOT_FOUND", "No address of yours has this ID", ("id",))
@@ -157,6 +171,7 @@ async def customer_address_delete(ctx: Context, id: str) -> str:
     viewer = signed_in_viewer(ctx)
     address_id = _address_id(id)
     async with ctx.db.transaction():
+        await _lock_customer(ctx, viewer.customer_id)
         found = await sql.lock_address(ctx.db, viewer.customer_id, address_id)
         if found is None:
             raise AccountFailure("NOT_FOUND", "No address of yours has this ID", ("id",))
@@ -172,6 +187,7 @@ async def customer_default_address_update(ctx: Context, id: str) -> Any:
     viewer = signed_in_viewer(ctx)
     address_id = _address_id(id)
     async with ctx.db.transaction():
+        await _lock_customer(ctx, viewer.customer_id)
         if await sql.lock_address(ctx.db, viewer.customer_id, address_id) is None:
             raise AccountFailure("NOT_FOUND", "No address of yours has this ID", ("id",))
         await sql.make_default_address(ctx.db, viewer.customer_id, address_id)
@@ -198,6 +214,6 @@ async def customer_addresses(ctx: Context, row: Any, page: PageArgs) -> PageOfRo
     result = await ctx.loaders.get(AddressPageByCustomerLoader, window).load(row.id)
 
     async def count() -> int:
-        return await sql.count_addresses(ctx.db, row.id)
+        return int(await ctx.loaders.get(AddressCountByCustomerLoader).load(row.id))
 
     return PageOfRows(result, keyset, count)

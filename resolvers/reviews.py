@@ -10,6 +10,7 @@ from app.catalog import sql, writes
 from app.catalog.loaders import (
     RatingByProductLoader,
     ReviewByIdLoader,
+    ReviewCountByCustomerLoader,
     ReviewPageByCustomerLoader,
     ReviewPageByProductLoader,
 )
@@ -84,7 +85,12 @@ async def review_create(ctx: Context, product_id: str, rating: int, title: str, 
         except IntegrityError:
             raise AccountFailure("TAKEN", "You have already reviewed this product", ("input", "productId")) from None
         await writes.refresh_product_rating(ctx.db, product)
-    for loader in (RatingByProductLoader, ReviewPageByProductLoader, ReviewPageByCustomerLoader):
+    for loader in (
+        RatingByProductLoader,
+        ReviewPageByProductLoader,
+        ReviewPageByCustomerLoader,
+        ReviewCountByCustomerLoader,
+    ):
         ctx.loaders.clear_all(loader)
     return await ctx.loaders.get(ReviewByIdLoader).load(review_id)
 
@@ -96,6 +102,6 @@ async def customer_reviews(ctx: Context, row: Any, page: PageArgs) -> PageOfRows
     result = await ctx.loaders.get(ReviewPageByCustomerLoader, window).load(row.id)
 
     async def count() -> int:
-        return int((await ctx.db.fetch_all(sql.customer_review_count(), {"customer_id": row.id}))[0][0])
+        return int(await ctx.loaders.get(ReviewCountByCustomerLoader).load(row.id))
 
     return PageOfRows(result, keyset, count)

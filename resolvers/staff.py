@@ -7,6 +7,7 @@ row locked, and stock moves by one conditional UPDATE that never takes it below 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ MAX_TAG_LENGTH = 50
 MAX_OPTIONS = 3
 MAX_PRICE = Decimal("9999999999.99")
 MAX_STOCK_DELTA = 1_000_000
+SLUG_ATTEMPTS = 5
 CONTROL = frozenset(chr(code) for code in (*range(32), 127))
 
 
@@ -168,12 +170,30 @@ async def _set_category(ctx: Context, columns: dict[str, Any], category: int | N
     columns["category_id"] = category
 
 
-async def _free_slug(ctx: Context, title: str) -> str:
-    base = slugify(title)[:180] or "product"
+async def _free_slug(ctx: Context, title: str, attempt: int) -> str:
+    """The first free slug of the title; after collisions with concurrent creates, one with a random end."""
+    base = slugify(title)[:180].rstrip("-") or "product"
+    if attempt >= 2:
+        return f"{base}-{secrets.token_hex(3)}"
     slug, suffix = base, 2
     while await writes.slug_taken(ctx.db, slug):
         slug, suffix = f"{base}-{suffix}", suffix + 1
     return slug
+
+
+async def _insert_product(ctx: Context, columns: dict[str, Any], *, generated_slug: bool) -> int:
+    """Insert in a savepoint: a concurrent product that took the slug since it was checked fails only the
+    insert; a generated slug then tries the next free one, a given one is TAKEN."""
+    for attempt in range(SLUG_ATTEMPTS):
+        if generated_slug:
+            columns["slug"] = await _free_slug(ctx, columns["title"], attempt)
+        try:
+            async with ctx.db.transaction():
+                return await writes.insert_product(ctx.db, columns)
+        except IntegrityError:
+            if not generated_slug:
+                break
+    raise AccountFailure("TAKEN", "Another product has this slug", ("input", "slug"))
 
 
 async def product_create(ctx: Context, changes: ProductChanges) -> Any:
@@ -185,11 +205,10 @@ async def product_create(ctx: Context, changes: ProductChanges) -> Any:
     columns.setdefault("tags", [])
     async with ctx.db.transaction():
         await _set_category(ctx, columns, category)
-        if "slug" not in columns:
-            columns["slug"] = await _free_slug(ctx, columns["title"])
-        elif await writes.slug_taken(ctx.db, columns["slug"]):
+        generated = "slug" not in columns
+        if not generated and await writes.slug_taken(ctx.db, columns["slug"]):
             raise AccountFailure("TAKEN", "Another product has this slug", ("input", "slug"))
-        product_id = await writes.insert_product(ctx.db, columns)
+        product_id = await _insert_product(ctx, columns, generated_slug=generated)
         row = await writes.product_row(ctx.db, product_id)
     ctx.loaders.clear_every_cache()
     return row
@@ -207,7 +226,11 @@ async def product_update(ctx: Context, id: str, changes: ProductChanges) -> Any:
         if "slug" in columns and await writes.slug_taken(ctx.db, columns["slug"], other_than=product_id):
             raise AccountFailure("TAKEN", "Another product has this slug", ("input", "slug"))
         if columns:
-            await writes.update_product(ctx.db, product_id, columns)
+            try:
+                async with ctx.db.transaction():  # a savepoint: a slug taken meanwhile fails only this
+                    await writes.update_product(ctx.db, product_id, columns)
+            except IntegrityError:
+                raise AccountFailure("TAKEN", "Another product has this slug", ("input", "slug")) from None
         row = await writes.product_row(ctx.db, product_id)
     ctx.loaders.clear_every_cache()
     return row
@@ -219,7 +242,8 @@ def _variant_columns(changes: VariantChanges, *, creating: bool) -> dict[str, An
     sku = checks.text("sku", "The SKU", changes.sku, 64, required=creating)
     if sku is not None:
         columns["sku"] = sku
-    title = checks.text("title", "The title", changes.title, 255, required=False, blank=True)
+    # an empty title on create is made from the options; on update it is refused
+    title = checks.text("title", "The title", changes.title, 255, required=False, blank=creating)
     if title:
         columns["title"] = title
     price = checks.money("price", "The price", changes.price)
@@ -235,7 +259,10 @@ def _variant_columns(changes: VariantChanges, *, creating: bool) -> dict[str, An
     if changes.options is not None:
         options = [(name.strip(), value.strip()) for name, value in changes.options]
         names = [name for name, _ in options]
-        bad = any(not name or not value or len(name) > 50 or len(value) > 100 for name, value in options)
+        bad = any(
+            not name or not value or len(name) > 50 or len(value) > 100 or (set(name) | set(value)) & CONTROL
+            for name, value in options
+        )
         if len(options) > MAX_OPTIONS or bad or len(set(names)) != len(names):
             checks.fail("options", f"Give at most {MAX_OPTIONS} options with distinct names and non-empty values")
         columns["selected_options"] = [{"name": name, "value": value} for name, value in options]

@@ -305,8 +305,13 @@ async def test_sign_in_is_throttled_per_email_with_a_growing_wait(client, app):
     [error] = body["data"]["customerLogin"]["errors"]
     assert error["code"] == "THROTTLED" and error["message"].startswith("Too many sign-in attempts")
     assert app.accounts.passwords.verifications == verified
+    assert error == {
+        "field": None,
+        "message": "Too many sign-in attempts; try again in 1 seconds",
+        "code": "THROTTLED",
+    }
     retry = await client.gql(LOGIN.replace("code }", "code retryAfter }"), {"email": email, "password": PASSWORD})
-    assert retry["data"]["customerLogin"]["errors"][0]["retryAfter"] == 1
+    assert retry["data"]["customerLogin"]["errors"][0]["retryAfter"] == 2  # every attempt doubles the wait
     # and another email from the same address is not held back
     other, _ = await _account(client)
     await sign_in(client, other)
@@ -403,3 +408,63 @@ async def test_sign_in_is_throttled_per_client_address_across_emails(client):
     [answer] = await _fail_sign_in(client, new_email("sprayed"), 1)
     # then
     assert answer == {"code": "THROTTLED", "retryAfter": 1}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+async def test_attempts_sent_all_at_once_are_throttled_all_the_same(changes_url, mail, shared):
+    # given: forty wrong passwords for one email, and ten recoveries (the address allows ten), each sent at once
+    settings = _settings(changes_url, smtp_url=Secret(mail.url), redis_url=REDIS_URL if shared else None)
+    async with running(settings) as started:
+        client = started.client()
+        email, _ = await _account(client)
+        answers = await asyncio.gather(*(_fail_sign_in(client, email, 1) for _ in range(40)))
+        before = len(mail.messages)
+        recoveries = await asyncio.gather(*(client.gql(RECOVER, {"email": email}) for _ in range(10)))
+        await started.accounts.mailer.drain()
+        await client.aclose()
+    # then: only the free attempts went through
+    codes = [answer[0]["code"] for answer in answers]
+    assert (codes.count("INVALID_CREDENTIALS"), codes.count("THROTTLED")) == (5, 35)
+    recovered = [body["data"]["customerRecover"]["errors"] for body in recoveries]
+    assert sorted({error["code"] for errors in recovered for error in errors}) == ["THROTTLED"], recovered
+    assert sum(1 for errors in recovered if not errors) == 3
+    assert len(mail.messages) - before == 3
+
+
+async def test_a_reset_or_a_password_change_voids_every_other_reset_link(client, mail):
+    # given: two recovery mails
+    email, _ = await _account(client)
+    before = len(mail.messages)
+    for _ in range(2):
+        await client.gql(RECOVER, {"email": email})
+    first, second = (reset_token(message) for message in (await mail.wait_for(before + 2))[before:])
+    # when: the first resets the password
+    assert (await client.gql(RESET, {"token": first, "password": NEW_PASSWORD}))["data"]["customerResetPassword"][
+        "errors"
+    ] == []
+    # then: the second no longer works
+    late = await client.gql(RESET, {"token": second, "password": "an attacker's passphrase"})
+    assert late["data"]["customerResetPassword"]["errors"][0]["code"] == "INVALID_TOKEN"
+    # and a password changed by customerUpdate voids a link mailed before it
+    before = len(mail.messages)
+    await client.gql(RECOVER, {"email": email})
+    third = reset_token((await mail.wait_for(before + 1))[before])
+    headers = bearer((await sign_in(client, email, NEW_PASSWORD))["accessToken"])
+    changed = await client.gql(
+        UPDATE, {"input": {"password": "yet another good passphrase", "currentPassword": NEW_PASSWORD}}, headers=headers
+    )
+    assert changed["data"]["customerUpdate"]["errors"] == []
+    voided = await client.gql(RESET, {"token": third, "password": "an attacker's passphrase"})
+    assert voided["data"]["customerResetPassword"]["errors"][0]["code"] == "INVALID_TOKEN"
+
+
+async def test_guessing_the_current_password_is_throttled(client):
+    _, session = await _account(client)
+    headers = bearer(session["accessToken"])
+    answers = []
+    for _ in range(6):
+        body = await client.gql(
+            UPDATE, {"input": {"password": NEW_PASSWORD, "currentPassword": "a wrong guess here"}}, headers=headers
+        )
+        answers.append(body["data"]["customerUpdate"]["errors"][0]["code"])
+    assert answers == ["INVALID_CREDENTIALS"] * 5 + ["THROTTLED"]

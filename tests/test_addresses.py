@@ -3,18 +3,20 @@ and staff, and loaded one statement per level, on both databases and executors."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from app.accounts.models import Customer
+from app.accounts.models import Customer, CustomerAddress
 from app.db import migrate
-from app.db.ids import encode_global_id
+from app.db.ids import decode_global_id, encode_global_id
 from app.settings import Secret
 from tests.conftest import fresh_database, settings_for
 from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
-from tests.test_accounts import _run
+from tests.test_accounts import _rows, _run
 
 CREATE = """mutation($input: MailingAddressInput!, $default: Boolean) {
   customerAddressCreate(input: $input, default: $default) {
@@ -260,7 +262,8 @@ async def test_addresses_of_many_customers_take_the_statements_of_one(client, ap
     await _run(addresses_url, update(Customer.__table__).where(Customer.email == staff_email).values(role="STAFF"))
     staff = bearer((await sign_in(client, staff_email))["accessToken"])
     query = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Customer {
-      defaultAddress { city } addresses(first: 5) { nodes { city } } } } }"""
+      defaultAddress { city } addresses(first: 5) { nodes { city } totalCount }
+      reviews(first: 5) { totalCount } } } }"""
     # when
     counts = []
     for wanted in (ids[:1], ids):
@@ -268,7 +271,34 @@ async def test_addresses_of_many_customers_take_the_statements_of_one(client, ap
         body = await client.gql(query, {"ids": wanted}, headers=staff)
         counts.append(app.sql.count)
         assert body["data"]["nodes"] == [
-            {"defaultAddress": {"city": "One"}, "addresses": {"nodes": [{"city": "One"}, {"city": "Two"}]}}
+            {
+                "defaultAddress": {"city": "One"},
+                "addresses": {"nodes": [{"city": "One"}, {"city": "Two"}], "totalCount": 2},
+                "reviews": {"totalCount": 0},
+            }
         ] * len(wanted)
-    # then: customers, default addresses, address pages
-    assert counts == [3, 3]
+    # then: customers, default addresses, address pages, address counts, review pages, review counts
+    assert counts == [6, 6]
+
+
+async def test_concurrent_default_changes_leave_exactly_one_default(addresses_url, backend):
+    if backend != "postgresql":
+        pytest.skip("real concurrency needs PostgreSQL; SQLite serialises writers")
+    settings = replace(settings_for(addresses_url, secret_key=Secret("k" * 40)), db_pool_size=12, db_max_overflow=0)
+    async with running(settings) as started:
+        client = started.client()
+        customer_id, headers, _ = await _customer(client)
+        ids = [(await _add(client, headers, f"City {index}"))["id"] for index in range(4)]
+        # when: the default moves, and new defaults are added, all at once
+        moves = [client.gql(DEFAULT, {"id": ids[index % 4]}, headers=headers) for index in range(12)]
+        adds = [client.gql(CREATE, {"input": HOME, "default": True}, headers=headers) for _ in range(6)]
+        answers = await asyncio.gather(*moves, *adds)
+        mine = (await client.gql(MINE, {"first": 50}, headers=headers))["data"]["viewer"]
+        await client.aclose()
+    # then: every change answered without errors, and exactly one address is the default
+    assert all("errors" not in answer for answer in answers)
+    assert all(next(iter(answer["data"].values()))["errors"] == [] for answer in answers)
+    _, pk = decode_global_id(customer_id)
+    is_default = (CustomerAddress.customer_id == pk) & CustomerAddress.is_default.is_(True)
+    assert len(await _rows(addresses_url, select(CustomerAddress.id).where(is_default))) == 1
+    assert mine["addresses"]["totalCount"] == 10

@@ -341,3 +341,35 @@ async def test_create_staff_promote_makes_a_customer_staff(client, staff_url):
         PRODUCT_CREATE, {"input": {"title": "By a promoted one", "vendor": "V"}}, headers=bearer(token)
     )
     assert body["data"]["productCreate"]["errors"] == []
+
+
+async def test_concurrent_products_with_one_title_get_distinct_slugs(staff_url, staff_email, backend):
+    if backend != "postgresql":
+        pytest.skip("real concurrency needs PostgreSQL; SQLite serialises writers")
+    settings = replace(settings_for(staff_url, secret_key=Secret("s" * 40)), db_pool_size=12, db_max_overflow=0)
+    title = f"Race Hat {uuid.uuid4().hex[:6]}"
+    async with running(settings) as started:
+        client = started.client()
+        staff = bearer((await sign_in(client, staff_email, STAFF_PASSWORD))["accessToken"])
+        generated = await asyncio.gather(
+            *(client.gql(PRODUCT_CREATE, {"input": {"title": title, "vendor": "V"}}, headers=staff) for _ in range(8))
+        )
+        given = await asyncio.gather(
+            *(
+                client.gql(
+                    PRODUCT_CREATE,
+                    {"input": {"title": "T", "vendor": "V", "slug": f"{title.lower().replace(' ', '-')}-x"}},
+                    headers=staff,
+                )
+                for _ in range(4)
+            )
+        )
+        await client.aclose()
+    assert [body["data"]["productCreate"]["errors"] for body in generated] == [[]] * 8
+    slugs = [body["data"]["productCreate"]["product"]["slug"] for body in generated]
+    assert len(set(slugs)) == 8
+    codes = sorted(
+        body["data"]["productCreate"]["errors"][0]["code"] if body["data"]["productCreate"]["errors"] else "OK"
+        for body in given
+    )
+    assert codes == ["OK", "TAKEN", "TAKEN", "TAKEN"]

@@ -10,7 +10,13 @@ from sqlalchemy import Select
 from app.accounts import sql
 from app.db.loaders import BaseLoader, PageLoader, by_key
 
-__all__ = ["AddressByIdLoader", "AddressPageByCustomerLoader", "CustomerByIdLoader", "DefaultAddressByCustomerLoader"]
+__all__ = [
+    "AddressByIdLoader",
+    "AddressCountByCustomerLoader",
+    "AddressPageByCustomerLoader",
+    "CustomerByIdLoader",
+    "DefaultAddressByCustomerLoader",
+]
 
 
 class CustomerByIdLoader(BaseLoader):
@@ -35,6 +41,14 @@ class DefaultAddressByCustomerLoader(BaseLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Any]:
         rows = await self.fetch(sql.default_addresses_by_customer(self.dialect), keys)
         return by_key(rows, keys, "customer_id")
+
+
+class AddressCountByCustomerLoader(BaseLoader):
+    """How many addresses each customer has: one GROUP BY for a level."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        counts = {row.customer_id: row.count for row in await self.fetch(sql.address_counts(self.dialect), keys)}
+        return [int(counts.get(key, 0)) for key in keys]
 
 
 class AddressPageByCustomerLoader(PageLoader):

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_ADDRESSES",
     "RefreshedSession",
     "add_password_reset",
+    "address_counts",
     "address_pages",
     "addresses_by_id",
     "count_addresses",
@@ -47,6 +48,7 @@ __all__ = [
     "update_customer",
     "use_password_reset",
     "use_refresh_token",
+    "void_password_resets",
 ]
 
 customers: Table = Customer.__table__  # type: ignore[assignment]
@@ -254,6 +256,16 @@ def address_pages(window: Window, dialect: str) -> Select[Any]:
     return partitioned_pages(base, addresses.c.customer_id, ADDRESS_ORDER, window)
 
 
+@cache
+def address_counts(dialect: str) -> Select[Any]:
+    """How many addresses each customer has (customers without any are absent)."""
+    return (
+        select(addresses.c.customer_id, func.count().label("count"))
+        .where(keys_in(addresses.c.customer_id, dialect))
+        .group_by(addresses.c.customer_id)
+    )
+
+
 async def count_addresses(db: RequestDatabase, customer_id: int) -> int:
     """How many addresses a customer has."""
     statement = select(func.count()).select_from(addresses).where(addresses.c.customer_id == customer_id)
@@ -301,3 +313,12 @@ async def make_default_address(db: RequestDatabase, customer_id: int, address_id
         await db.execute(update(addresses).where(addresses.c.id == oldest).values(is_default=True))
         return
     await db.execute(update(addresses).where(addresses.c.id == address_id).values(is_default=True))
+
+
+async def void_password_resets(db: RequestDatabase, customer_id: int, now: datetime) -> None:
+    """Use up every unused reset token of a customer (their password or email changed)."""
+    await db.execute(
+        update(password_resets)
+        .where(password_resets.c.customer_id == customer_id, password_resets.c.used_at.is_(None))
+        .values(used_at=now)
+    )

@@ -25,6 +25,7 @@ __all__ = [
     "ProjectedLoader",
     "RatingByProductLoader",
     "ReviewByIdLoader",
+    "ReviewCountByCustomerLoader",
     "ReviewPageByCustomerLoader",
     "ReviewPageByProductLoader",
     "VariantAggregatesByProductLoader",
@@ -157,6 +158,15 @@ class ReviewPageByProductLoader(PageLoader):
     def pages(self, keys: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
         """A window of each product's reviews."""
         return sql.review_pages(self.window, self.dialect), {}
+
+
+class ReviewCountByCustomerLoader(BaseLoader):
+    """How many reviews of visible products each customer wrote: one GROUP BY for a level."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        rows = await self.fetch(sql.review_counts_by_customer(self.dialect), keys)
+        counts = {row.customer_id: row.count for row in rows}
+        return [int(counts.get(key, 0)) for key in keys]
 
 
 class ReviewPageByCustomerLoader(PageLoader):

@@ -477,7 +477,7 @@ def review_pages_by_customer(window: Window, dialect: str) -> Select[Any]:
 
 
 @cache
-def customer_review_count() -> Select[Any]:
-    """How many reviews of visible products a customer (`:customer_id`) wrote."""
-    of_customer = review_select().where(reviews.c.customer_id == bindparam("customer_id")).subquery()
-    return select(func.count()).select_from(of_customer)
+def review_counts_by_customer(dialect: str) -> Select[Any]:
+    """How many reviews of visible products each customer wrote (customers without any are absent)."""
+    visible = review_select().where(keys_in(reviews.c.customer_id, dialect)).subquery()
+    return select(visible.c.customer_id, func.count().label("count")).group_by(visible.c.customer_id)
