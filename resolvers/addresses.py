@@ -31,6 +31,7 @@ __all__ = [
     "ADDRESS_TYPE",
     "AddressFields",
     "address_visible",
+    "clean_address",
     "customer_address_create",
     "customer_address_delete",
     "customer_address_update",
@@ -65,20 +66,20 @@ class AddressFields:
     values: dict[str, str | None]  # by input name
 
 
-def _clean(fields: AddressFields, *, creating: bool) -> dict[str, str]:
-    """The columns to write, every field checked; AccountFailures naming each one at fault."""
+def clean_address(fields: AddressFields, *, creating: bool, at: tuple[str, ...] = ("input",)) -> dict[str, str]:
+    """The columns to write, every field checked; AccountFailures naming each one at fault (under `at`)."""
     columns: dict[str, str] = {}
     failures: list[AccountFailure] = []
     for name, column, label, longest, required in FIELDS:
         raw = fields.values.get(name)
         if raw is None:
             if creating and required:
-                failures.append(_invalid(name, f"{label} is required"))
+                failures.append(_invalid(at, name, f"{label} is required"))
             continue
         value = raw.strip()
         problem = _problem(name, label, value, longest, required)
         if problem is not None:
-            failures.append(_invalid(name, problem))
+            failures.append(_invalid(at, name, problem))
             continue
         columns[column] = value.upper() if name == "country" else value
     if failures:
@@ -102,8 +103,8 @@ def _problem(name: str, label: str, value: str, longest: int, required: bool) ->
     return None
 
 
-def _invalid(name: str, message: str) -> AccountFailure:
-    return AccountFailure("INVALID", message, ("input", name))
+def _invalid(at: tuple[str, ...], name: str, message: str) -> AccountFailure:
+    return AccountFailure("INVALID", message, (*at, name))
 
 
 def _address_id(id: str) -> int:
@@ -137,7 +138,7 @@ def _forget_addresses(ctx: Context) -> None:
 async def customer_address_create(ctx: Context, fields: AddressFields, make_default: bool) -> Any:
     """Add an address to the viewer's; the first one, or one asked to be, becomes the default."""
     viewer = signed_in_viewer(ctx)
-    columns = _clean(fields, creating=True)
+    columns = clean_address(fields, creating=True)
     async with ctx.db.transaction():
         await _lock_customer(ctx, viewer.customer_id)
         count = await sql.count_addresses(ctx.db, viewer.customer_id)
@@ -155,7 +156,7 @@ async def customer_address_update(ctx: Context, id: str, fields: AddressFields) 
     """Change some fields of one of the viewer's addresses; its row as it is now."""
     viewer = signed_in_viewer(ctx)
     address_id = _address_id(id)
-    columns = _clean(fields, creating=False)
+    columns = clean_address(fields, creating=False)
     async with ctx.db.transaction():
         await _lock_customer(ctx, viewer.customer_id)
         found = await sql.lock_address(ctx.db, viewer.customer_id, address_id)

@@ -37,6 +37,7 @@ __all__ = [
     "cart_lines_add",
     "cart_lines_remove",
     "cart_lines_update",
+    "cart_token",
     "carts_buyers",
     "carts_totals",
     "line_id_of",
@@ -89,6 +90,11 @@ def _decode(kind: str, id: str) -> str | None:
 def cart_id_of(row: Any) -> str:
     """The opaque ID of a cart: its token, which only who was given the ID knows."""
     return _encode("Cart", row.token)
+
+
+def cart_token(id: str) -> str | None:
+    """The token a cart ID carries, or None when it is not a cart ID."""
+    return _decode("Cart", id)
 
 
 def line_id_of(row: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import Info
@@ -17,11 +17,15 @@ from app.errors import DomainError
 from app.graphql.columns import reads
 from resolvers import accounts, reviews
 from resolvers import addresses as mailing
+from resolvers.orders import customer_orders
 from schema.catalog import Review
 from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type
 from schema.rows import row_readers, utc
+
+if TYPE_CHECKING:
+    from schema.orders import Order
 
 __all__ = ["AccountError", "AccountsMutation", "AccountsQuery", "Customer", "MailingAddress", "payload_of"]
 
@@ -130,6 +134,16 @@ class Customer(LazyFields, Node):
     )
     async def reviews(self, info: Info, page: PageArgs) -> Connection[Review] | None:
         return connection_from(await reviews.customer_reviews(info.context, self.row, page), Review.from_row)
+
+    @connection(
+        columns=("id",), description="The customer's orders, newest first (private).", permission_classes=[SelfOrStaff]
+    )
+    async def orders(
+        self, info: Info, page: PageArgs
+    ) -> Connection[Annotated[Order, strawberry.lazy("schema.orders")]] | None:
+        from schema.orders import Order as OrderType
+
+        return connection_from(await customer_orders(info.context, self.row, page), OrderType.from_row)
 
     @classmethod
     def own(cls, row: Any) -> Customer:

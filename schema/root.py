@@ -9,14 +9,17 @@ from schema.accounts import AccountsMutation, AccountsQuery
 from schema.addresses import AddressesMutation
 from schema.cart import CartMutation, CartQuery
 from schema.catalog import CatalogQuery
+from schema.orders import OrdersMutation, OrdersQuery
 from schema.reviews import ReviewsMutation
 from schema.staff import StaffMutation
 
 __all__ = ["build_schema", "schema"]
 
-Query = merge_types("Query", (CatalogQuery, AccountsQuery, CartQuery))
+Query = merge_types("Query", (CatalogQuery, AccountsQuery, CartQuery, OrdersQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
-Mutation = merge_types("Mutation", (AccountsMutation, AddressesMutation, CartMutation, ReviewsMutation, StaffMutation))
+Mutation = merge_types(
+    "Mutation", (AccountsMutation, AddressesMutation, CartMutation, OrdersMutation, ReviewsMutation, StaffMutation)
+)
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 

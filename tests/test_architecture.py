@@ -152,7 +152,7 @@ def test_every_module_has_exactly_one_role_or_is_a_composition_root():
 
 
 def test_the_catalog_and_accounts_are_domains_and_infrastructure_is_not():
-    assert domains() == {"app.accounts", "app.cart", "app.catalog"}
+    assert domains() == {"app.accounts", "app.cart", "app.catalog", "app.orders"}
 
 
 def test_every_type_field_argument_and_enum_value_has_a_description():

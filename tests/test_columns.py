@@ -16,6 +16,7 @@ from app.db.sql_counter import counting
 from app.graphql.columns import READS_COLUMNS, ColumnNeeds
 from schema.accounts import Customer, MailingAddress
 from schema.catalog import Category, Image, Product, ProductVariant, Review
+from schema.orders import Order
 from schema.root import schema
 
 NEEDS = ColumnNeeds(schema._schema)
@@ -49,7 +50,7 @@ def test_a_field_without_a_declaration_makes_its_type_read_every_column():
     assert _needs("{ products(first: 1) { nodes { variants { price { amount } } } } }")["Money"] is None
 
 
-ROW_TYPES = [Category, Customer, Image, MailingAddress, Product, ProductVariant, Review]
+ROW_TYPES = [Category, Customer, Image, MailingAddress, Order, Product, ProductVariant, Review]
 
 
 def test_the_row_types_are_every_node_type():
@@ -83,6 +84,13 @@ def _sample(column: str) -> Any:
         "price": Decimal("1.00"),
         "compare_at_price": None,
         "id": 7,
+        "status": "PAID",
+        "processed_at": None,
+        "subtotal": Decimal("2.00"),
+        "total": Decimal("2.00"),
+        "currency_code": "USD",
+        "shipping_address": {"first_name": "A", "city": "B"},
+        "is_default": True,
     }
     return samples.get(column, "text")
 

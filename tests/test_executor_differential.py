@@ -195,6 +195,10 @@ class Generator:
         rng = self.rng
         if field == "node" and name == "id":
             return _quote(rng.choice([*self.pools.ids, "bm90LWFuLWlk"]))
+        if (field, name) == ("order", "id"):
+            return _quote(rng.choice([*self.pools.ids, "bm9wZQ"]))
+        if (field, name) == ("orderByToken", "token"):
+            return _quote(rng.choice(["no-such-token", ""]))
         if (field, name) == ("cart", "id"):
             return _quote(rng.choice([*self.pools.carts, "bm9wZQ"]))
         if field == "nodes":

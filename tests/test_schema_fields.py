@@ -19,6 +19,8 @@ PER_OBJECT = {
     "Customer.defaultAddress",
     "Customer.reviews",
     "Cart.lines",
+    "Customer.orders",
+    "Order.lines",
 }
 RELATIONS = {
     "Category.parent",
@@ -37,6 +39,8 @@ RELATIONS = {
     "Cart.cost",
     "Cart.totalQuantity",
     "CartLine.merchandise",
+    "Order.statusHistory",
+    "OrderLine.variant",
 }
 
 
@@ -84,6 +88,8 @@ def test_every_connection_field_takes_the_same_relay_arguments_first():
         "Customer.addresses",
         "Customer.reviews",
         "Cart.lines",
+        "Customer.orders",
+        "Order.lines",
     }
     expected = [
         ("first", "Int", None, "Page size from the start, 1-100."),

@@ -1,0 +1,155 @@
+"""The SQL of orders: checkout's writes (stock decremented conditionally, lines copied) and orders' reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from sqlalchemy import Select, Table, func, insert, select, update
+
+from app.cart import sql as carts
+from app.catalog import sql as catalog
+from app.db.database import RequestDatabase
+from app.db.loaders import keys_in
+from app.db.pagination import Keyset, Window, partitioned_pages
+from app.orders.models import Order, OrderLine, OrderStatusChange
+
+__all__ = [
+    "LINE_ORDER",
+    "ORDER_ORDER",
+    "add_status",
+    "checkout_lines",
+    "decrement_stock",
+    "insert_lines",
+    "insert_order",
+    "line_counts",
+    "line_pages",
+    "order_by_digest",
+    "order_by_key",
+    "order_counts",
+    "order_pages_by_customer",
+    "orders_by_id",
+    "set_order",
+    "status_history",
+]
+
+orders: Table = Order.__table__  # type: ignore[assignment]
+order_lines: Table = OrderLine.__table__  # type: ignore[assignment]
+changes: Table = OrderStatusChange.__table__  # type: ignore[assignment]
+variants: Table = catalog.variants  # type: ignore[assignment]
+products: Table = catalog.products  # type: ignore[assignment]
+LINE_ORDER = Keyset("ID", None, order_lines.c.id, ascending=True)
+ORDER_ORDER = Keyset("CREATED_AT", orders.c.created_at, orders.c.id, ascending=False)
+
+
+async def order_by_key(db: RequestDatabase, key: str) -> Any:
+    """The order a checkout with this idempotency key made, or None."""
+    rows = await db.fetch_all(select(orders).where(orders.c.idempotency_key == key))
+    return rows[0] if rows else None
+
+
+async def order_by_digest(db: RequestDatabase, digest: str) -> Any:
+    """The order of a guest access token's digest, or None."""
+    rows = await db.fetch_all(select(orders).where(orders.c.access_digest == digest))
+    return rows[0] if rows else None
+
+
+async def checkout_lines(db: RequestDatabase, cart_id: int) -> list[Any]:
+    """A cart's lines with what checkout copies: the product's title and status, the variant's title, SKU,
+    price and stock, as they are now."""
+    statement = (
+        select(
+            carts.lines.c.id,
+            carts.lines.c.variant_id,
+            carts.lines.c.quantity,
+            variants.c.title.label("variant_title"),
+            variants.c.sku,
+            variants.c.price,
+            variants.c.stock_quantity,
+            products.c.title,
+            products.c.status.label("product_status"),
+        )
+        .join(variants, variants.c.id == carts.lines.c.variant_id)
+        .join(products, products.c.id == variants.c.product_id)
+        .where(carts.lines.c.cart_id == cart_id)
+        .order_by(carts.lines.c.id)
+    )
+    return list(await db.fetch_all(statement))
+
+
+async def decrement_stock(db: RequestDatabase, variant_id: int, quantity: int) -> bool:
+    """Take `quantity` from a variant's stock in one conditional UPDATE: False (nothing taken) when fewer are
+    left. Concurrent checkouts of the last items: exactly as many succeed as there is stock."""
+    statement = (
+        update(variants)
+        .where(variants.c.id == variant_id, variants.c.stock_quantity >= quantity)
+        .values(stock_quantity=variants.c.stock_quantity - quantity)
+    )
+    return await db.execute(statement) == 1
+
+
+async def insert_order(db: RequestDatabase, values: dict[str, Any]) -> int:
+    """Add an order; its id (IntegrityError when its idempotency key was used)."""
+    return int((await db.fetch_all(insert(orders).values(**values).returning(orders.c.id)))[0].id)
+
+
+async def insert_lines(db: RequestDatabase, rows: list[dict[str, Any]]) -> None:
+    """Add an order's lines."""
+    await db.execute(insert(order_lines), rows)  # type: ignore[arg-type]
+
+
+async def add_status(db: RequestDatabase, order_id: int, status: str, at: datetime) -> None:
+    """Record that an order entered a status."""
+    await db.execute(insert(changes).values(order_id=order_id, status=status, at=at))
+
+
+async def set_order(db: RequestDatabase, order_id: int, **values: Any) -> None:
+    """Change an order's columns."""
+    await db.execute(update(orders).where(orders.c.id == order_id).values(**values))
+
+
+@cache
+def orders_by_id(dialect: str) -> Select[Any]:
+    """Orders by id (the caller checks who may see them)."""
+    return select(orders).where(keys_in(orders.c.id, dialect))
+
+
+@lru_cache(maxsize=64)
+def line_pages(window: Window, dialect: str) -> Select[Any]:
+    """The same window of each order's lines, in order, with the order as `parent_key`."""
+    base = select(order_lines).where(keys_in(order_lines.c.order_id, dialect))
+    return partitioned_pages(base, order_lines.c.order_id, LINE_ORDER, window)
+
+
+@lru_cache(maxsize=64)
+def order_pages_by_customer(window: Window, dialect: str) -> Select[Any]:
+    """The same window of each customer's orders, newest first, with the customer as `parent_key`."""
+    base = select(orders).where(keys_in(orders.c.customer_id, dialect))
+    return partitioned_pages(base, orders.c.customer_id, ORDER_ORDER, window)
+
+
+@cache
+def status_history(dialect: str) -> Select[Any]:
+    """Every status change of the orders, oldest first."""
+    return select(changes).where(keys_in(changes.c.order_id, dialect)).order_by(changes.c.order_id, changes.c.id)
+
+
+@cache
+def line_counts(dialect: str) -> Select[Any]:
+    """How many lines each order has."""
+    return (
+        select(order_lines.c.order_id.label("key"), func.count().label("count"))
+        .where(keys_in(order_lines.c.order_id, dialect))
+        .group_by(order_lines.c.order_id)
+    )
+
+
+@cache
+def order_counts(dialect: str) -> Select[Any]:
+    """How many orders each customer has."""
+    return (
+        select(orders.c.customer_id.label("key"), func.count().label("count"))
+        .where(keys_in(orders.c.customer_id, dialect))
+        .group_by(orders.c.customer_id)
+    )

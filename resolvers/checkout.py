@@ -1,0 +1,244 @@
+"""Checkout: a cart becomes an order in one transaction, never overselling, and exactly once per key.
+
+The cart row is locked first, so two checkouts of one cart (a retried request) apply one after the other:
+the second finds the order the first made under the same idempotency key and answers with it. Each line's
+stock is taken by a conditional UPDATE that never goes below zero; if any line lacks stock, or the payment
+is declined, the transaction rolls back and nothing changes. The order's idempotency key is unique in the
+database, so the same key on two carts at once cannot make two orders.
+
+The guest's access token is derived from the key (HMAC with SECRET_KEY), so every retry of one checkout
+gets the same answer; only its digest is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.loaders import CustomerByIdLoader
+from app.cart import sql as carts
+from app.context import Context
+from app.db.base import utcnow
+from app.errors import DomainError
+from app.orders import sql
+from app.orders.payments import PaymentProvider, provider_named
+from resolvers.accounts import EMAIL_SHAPE, AccountFailures, normalise_email
+from resolvers.addresses import AddressFields, clean_address
+from resolvers.cart import cart_token, line_id_of
+
+__all__ = [
+    "Checkout",
+    "CheckoutFailure",
+    "CheckoutFailures",
+    "CheckoutRequest",
+    "access_digest",
+    "access_token",
+    "checkout_complete",
+]
+
+MAX_KEY_LENGTH = 200
+CENT = Decimal("0.01")
+
+
+class CheckoutFailure(DomainError):
+    """An expected failure of checkout, shown as a payload error."""
+
+    def __init__(self, code: str, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message, field=field, code=code)
+
+
+class CheckoutFailures(Exception):
+    """Several expected failures at once."""
+
+    def __init__(self, failures: list[CheckoutFailure]) -> None:
+        super().__init__("; ".join(failure.message for failure in failures))
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """A checkout as the client sent it."""
+
+    cart_id: str
+    idempotency_key: str
+    email: str | None
+    shipping_address: AddressFields
+    provider: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The order a checkout made (or found again) and the guest's access token to it."""
+
+    order: Any
+    access_token: str
+
+
+def access_token(ctx: Context, idempotency_key: str) -> str:
+    """The guest's access token of the order made under this key (the same for every retry)."""
+    key = ctx.settings.secret_key.reveal().encode()
+    return hmac.new(key, f"order-access:{idempotency_key}".encode(), hashlib.sha256).hexdigest()
+
+
+def access_digest(token: str) -> str:
+    """What is stored of an access token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _checked(ctx: Context, request: CheckoutRequest) -> tuple[str, dict[str, str], PaymentProvider]:
+    failures: list[CheckoutFailure] = []
+    key = request.idempotency_key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        failures.append(
+            CheckoutFailure(
+                "INVALID", "The idempotency key must be 1 to 200 printable characters", ("input", "idempotencyKey")
+            )
+        )
+    email = normalise_email(request.email) if request.email else ""
+    if email and not EMAIL_SHAPE.match(email):
+        failures.append(CheckoutFailure("INVALID", "Enter a valid email address", ("input", "email")))
+    address: dict[str, str] = {}
+    try:
+        address = clean_address(request.shipping_address, creating=True, at=("input", "shippingAddress"))
+    except AccountFailures as problems:
+        failures += [CheckoutFailure("INVALID", p.message, tuple(p.field or ())) for p in problems.failures]
+    provider = provider_named(request.provider, ctx.settings.environment)
+    if provider is None:
+        failures.append(
+            CheckoutFailure(
+                "INVALID", f"No payment provider {request.provider!r} here", ("input", "payment", "provider")
+            )
+        )
+    if failures:
+        raise CheckoutFailures(failures)
+    assert provider is not None
+    return email, address, provider
+
+
+async def checkout_complete(ctx: Context, request: CheckoutRequest) -> Checkout:
+    """Make the order of a cart: stock taken, prices copied, payment authorised, cart closed; or nothing."""
+    email, address, provider = _checked(ctx, request)
+    key = request.idempotency_key.strip()
+    token = cart_token(request.cart_id)
+    try:
+        async with ctx.db.transaction():
+            cart = await carts.lock_cart(ctx.db, token) if token is not None else None
+            existing = await sql.order_by_key(ctx.db, key)
+            if existing is not None:
+                return _again(ctx, existing, cart, key)
+            if cart is None or not _may_check_out(ctx, cart):
+                raise CheckoutFailure("NOT_FOUND", "No open cart of yours has this ID", ("input", "cartId"))
+            order_id = await _order(
+                ctx, cart, key, email or await _email_of(ctx, cart), address, provider, request.token
+            )
+    except IntegrityError:  # the same key on another cart, committed meanwhile
+        existing = await sql.order_by_key(ctx.db, key)
+        if existing is None:
+            raise
+        cart = await carts.lock_cart(ctx.db, token) if token is not None else None
+        return _again(ctx, existing, cart, key)
+    order = await sql.order_by_key(ctx.db, key)
+    assert order is not None and order.id == order_id
+    return Checkout(order, access_token(ctx, key))
+
+
+def _again(ctx: Context, existing: Any, cart: Any, key: str) -> Checkout:
+    """A retry: the order this key made, for who may reach that cart."""
+    viewer = ctx.viewer
+    if cart is not None and cart.customer_id is not None and (viewer is None or viewer.customer_id != cart.customer_id):
+        raise CheckoutFailure("NOT_FOUND", "No open cart of yours has this ID", ("input", "cartId"))
+    if cart is None or existing.cart_id != cart.id:
+        raise CheckoutFailure(
+            "IDEMPOTENCY_KEY_REUSED", "This idempotency key was used for another cart", ("input", "idempotencyKey")
+        )
+    return Checkout(existing, access_token(ctx, key))
+
+
+def _may_check_out(ctx: Context, cart: Any) -> bool:
+    if cart.status != "OPEN":
+        return False
+    viewer = ctx.viewer
+    return cart.customer_id is None or (viewer is not None and viewer.customer_id == cart.customer_id)
+
+
+async def _email_of(ctx: Context, cart: Any) -> str:
+    """The order's email when the checkout gives none: the cart's, else its customer's."""
+    if cart.email:
+        return str(cart.email)
+    if cart.customer_id is not None:
+        customer = await ctx.loaders.get(CustomerByIdLoader).load(cart.customer_id)
+        if customer is not None:
+            return str(customer.email)
+    raise CheckoutFailure("INVALID", "Give the email to confirm the order to", ("input", "email"))
+
+
+async def _order(
+    ctx: Context, cart: Any, key: str, email: str, address: dict[str, str], provider: PaymentProvider, token: str
+) -> int:
+    lines = await sql.checkout_lines(ctx.db, cart.id)
+    if not lines:
+        raise CheckoutFailure("EMPTY_CART", "The cart has no lines", ("input", "cartId"))
+    now = utcnow()
+    subtotal = sum((line.price * line.quantity for line in lines), Decimal("0")).quantize(CENT)
+    customer_id = cart.customer_id
+    if customer_id is None and ctx.viewer is not None:
+        customer_id = ctx.viewer.customer_id
+    order_id = await sql.insert_order(
+        ctx.db,
+        {
+            "idempotency_key": key,
+            "cart_id": cart.id,
+            "customer_id": customer_id,
+            "access_digest": access_digest(access_token(ctx, key)),
+            "email": email,
+            "status": "PAYMENT_PENDING",
+            "currency_code": ctx.settings.currency_code,
+            "subtotal": subtotal,
+            "total": subtotal,
+            "shipping_address": address,
+            "payment_provider": provider.name,
+            "created_at": now,
+        },
+    )
+    await _take_stock(ctx, lines)
+    result = await provider.authorize(subtotal, ctx.settings.currency_code, token, key)
+    if result.outcome == "declined":
+        raise CheckoutFailure("PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment"))
+    await sql.insert_lines(ctx.db, [_line(order_id, line) for line in lines])
+    await sql.add_status(ctx.db, order_id, "PAYMENT_PENDING", now)
+    if result.outcome == "succeeded":
+        await sql.set_order(ctx.db, order_id, status="PAID", processed_at=now, payment_reference=result.reference)
+        await sql.add_status(ctx.db, order_id, "PAID", now)
+    else:
+        await sql.set_order(ctx.db, order_id, payment_reference=result.reference)
+    await carts.set_cart(ctx.db, cart.id, status="CLOSED", updated_at=now)
+    return order_id
+
+
+async def _take_stock(ctx: Context, lines: list[Any]) -> None:
+    short = [line for line in lines if line.product_status != "ACTIVE"]
+    for line in lines:
+        if line.product_status == "ACTIVE" and not await sql.decrement_stock(ctx.db, line.variant_id, line.quantity):
+            short.append(line)
+    if short:
+        ids = [line_id_of(line) for line in sorted(short, key=lambda line: line.id)]
+        raise CheckoutFailure("OUT_OF_STOCK", "These lines cannot be bought in these quantities now", tuple(ids))
+
+
+def _line(order_id: int, line: Any) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "variant_id": line.variant_id,
+        "title": line.title,
+        "variant_title": line.variant_title,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "unit_price": line.price,
+        "total_price": (line.price * line.quantity).quantize(CENT),
+    }
