@@ -7,9 +7,10 @@ from typing import Any
 
 from app.catalog.loaders import VariantByIdLoader
 from app.context import Context
+from app.db.base import utcnow
 from app.db.ids import decode_global_id
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import Forbidden
+from app.errors import DomainError, Forbidden, UserInputError
 from app.orders import sql
 from app.orders.loaders import (
     LineCountByOrderLoader,
@@ -22,11 +23,14 @@ from app.orders.loaders import (
 from resolvers.checkout import access_digest
 
 __all__ = [
+    "OrderFailure",
     "customer_orders",
     "lines_variants",
     "order",
     "order_by_token",
+    "order_cancel",
     "order_lines",
+    "order_update_status",
     "order_visible",
     "orders_history",
 ]
@@ -93,3 +97,75 @@ async def lines_variants(ctx: Context, rows: list[Any]) -> list[Any]:
     wanted = [row.variant_id for row in rows if row.variant_id is not None]
     found = iter(await loader.load_many(wanted))
     return [next(found) if row.variant_id is not None else None for row in rows]
+
+
+# Where an order may go from each status, and who may send it there.
+STAFF_MOVES = {
+    "PAID": ("PAYMENT_PENDING",),
+    "FULFILLED": ("PAID",),
+    "DELIVERED": ("FULFILLED",),
+    "CANCELLED": ("PAYMENT_PENDING", "PAID", "FULFILLED"),
+}
+CUSTOMER_CANCELS_FROM = ("PAYMENT_PENDING", "PAID")
+
+
+class OrderFailure(DomainError):
+    """An expected failure of an order change, shown as a payload error."""
+
+    def __init__(self, code: str, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message, field=field, code=code)
+
+
+async def _order_of(ctx: Context, id: str) -> Any:
+    try:
+        _, pk = decode_global_id(id, "Order")
+    except UserInputError:
+        raise OrderFailure("NOT_FOUND", "No order has this ID", ("id",)) from None
+    row = await sql.order_row(ctx.db, pk)
+    if row is None:
+        raise OrderFailure("NOT_FOUND", "No order has this ID", ("id",))
+    return row
+
+
+async def order_update_status(ctx: Context, id: str, status: str) -> Any:
+    """Staff move an order along PAYMENT_PENDING -> PAID -> FULFILLED -> DELIVERED, or cancel it (its stock
+    returned once); any other move is INVALID_TRANSITION."""
+    viewer = ctx.viewer
+    if viewer is None or not viewer.is_staff:
+        raise OrderFailure("FORBIDDEN", "Only staff may change an order's status")
+    async with ctx.db.transaction():
+        row = await _order_of(ctx, id)
+        await _move(ctx, row, STAFF_MOVES.get(status, ()), status)
+    return await _fresh(ctx, row.id)
+
+
+async def order_cancel(ctx: Context, id: str) -> Any:
+    """Cancel an order: its customer while it is not yet fulfilled, staff until it is delivered; the
+    stock goes back exactly once."""
+    viewer = ctx.viewer
+    async with ctx.db.transaction():
+        row = await _order_of(ctx, id)
+        if viewer is not None and viewer.is_staff:
+            allowed = STAFF_MOVES["CANCELLED"]
+        elif viewer is not None and row.customer_id == viewer.customer_id:
+            allowed = CUSTOMER_CANCELS_FROM
+        else:
+            raise OrderFailure("FORBIDDEN", "Only the order's customer and staff may cancel it")
+        await _move(ctx, row, allowed, "CANCELLED")
+    return await _fresh(ctx, row.id)
+
+
+async def _move(ctx: Context, row: Any, allowed_from: tuple[str, ...], to: str) -> None:
+    now = utcnow()
+    if not await sql.move_status(ctx.db, row.id, allowed_from, to, now):
+        raise OrderFailure("INVALID_TRANSITION", f"An order that is {row.status} cannot become {to}", ("status",))
+    if to == "CANCELLED":
+        await sql.return_stock(ctx.db, row.id)
+    elif to == "PAID":
+        await sql.set_order(ctx.db, row.id, processed_at=now)
+
+
+async def _fresh(ctx: Context, order_id: int) -> Any:
+    for loader in (OrderByIdLoader, StatusHistoryByOrderLoader):
+        ctx.loaders.clear_all(loader)
+    return await ctx.loaders.get(OrderByIdLoader).load(order_id)

@@ -22,7 +22,7 @@ from schema.lazy import LazyFields, Readers, lazy_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type
 from schema.rows import row_readers, utc
 
-__all__ = ["Order", "OrdersMutation", "OrdersQuery"]
+__all__ = ["Order", "OrderChangesMutation", "OrdersMutation", "OrdersQuery"]
 
 
 @strawberry.enum(description="Where an order is: paid, sent, delivered, or cancelled.")
@@ -257,3 +257,60 @@ class OrdersMutation:
         except checkout.CheckoutFailures as failures:
             return CheckoutPayload(errors=[CheckoutError.from_failure(f) for f in failures.failures])
         return CheckoutPayload(order=Order.from_row(done.order), access_token=done.access_token)
+
+
+@strawberry.enum(description="Why an order change failed.")
+class OrderErrorCode(Enum):
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="No order has this ID.")
+    FORBIDDEN = strawberry.enum_value("FORBIDDEN", description="The viewer may not change this order.")
+    INVALID_TRANSITION = strawberry.enum_value(
+        "INVALID_TRANSITION", description="The order cannot go from its status to the one asked."
+    )
+
+
+@strawberry.type(description="Why an order change failed.")
+class OrderError:
+    field: list[str] | None = strawberry.field(description="The input at fault, if one is.")
+    message: str = strawberry.field(description="What went wrong, for people.")
+    code: OrderErrorCode = strawberry.field(description="What went wrong, for programs.")
+
+
+@strawberry.type(description="The result of an order change.")
+class OrderPayload:
+    order: Order | None = strawberry.field(default=None, description="The order as it is now.")
+    errors: list[OrderError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
+
+
+async def _order_payload(work: Any) -> OrderPayload:
+    try:
+        row = await work
+    except orders.OrderFailure as failure:
+        field = list(failure.field) if failure.field and not isinstance(failure.field, str) else None
+        return OrderPayload(
+            errors=[OrderError(field=field, message=failure.message, code=OrderErrorCode(failure.code))]
+        )
+    return OrderPayload(order=Order.from_row(row))
+
+
+@strawberry.type
+class OrderChangesMutation:
+    @strawberry.mutation(
+        description="Staff only: move an order along PAYMENT_PENDING -> PAID -> FULFILLED -> DELIVERED, or to "
+        "CANCELLED (its stock returned once); any other move is INVALID_TRANSITION."
+    )
+    async def order_update_status(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The order's ID.")],
+        status: Annotated[OrderStatus, strawberry.argument(description="The status to move it to.")],
+    ) -> OrderPayload:
+        return await _order_payload(orders.order_update_status(info.context, id, status.name))
+
+    @strawberry.mutation(
+        description="Cancel an order: its customer while it is not yet fulfilled, staff until it is delivered. "
+        "Its stock goes back exactly once."
+    )
+    async def order_cancel(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The order's ID.")]
+    ) -> OrderPayload:
+        return await _order_payload(orders.order_cancel(info.context, id))

@@ -9,7 +9,7 @@ from schema.accounts import AccountsMutation, AccountsQuery
 from schema.addresses import AddressesMutation
 from schema.cart import CartMutation, CartQuery
 from schema.catalog import CatalogQuery
-from schema.orders import OrdersMutation, OrdersQuery
+from schema.orders import OrderChangesMutation, OrdersMutation, OrdersQuery
 from schema.reviews import ReviewsMutation
 from schema.staff import StaffMutation
 
@@ -18,7 +18,16 @@ __all__ = ["build_schema", "schema"]
 Query = merge_types("Query", (CatalogQuery, AccountsQuery, CartQuery, OrdersQuery))
 Query.__strawberry_definition__.description = "The entry points for reading the storefront."  # type: ignore[attr-defined]
 Mutation = merge_types(
-    "Mutation", (AccountsMutation, AddressesMutation, CartMutation, OrdersMutation, ReviewsMutation, StaffMutation)
+    "Mutation",
+    (
+        AccountsMutation,
+        AddressesMutation,
+        CartMutation,
+        OrdersMutation,
+        OrderChangesMutation,
+        ReviewsMutation,
+        StaffMutation,
+    ),
 )
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.accounts.models import Customer
 from app.cart.models import Cart
 from app.catalog.models import Product, ProductVariant
 from app.catalog.seed import seed_catalog
@@ -322,3 +323,79 @@ async def test_twenty_concurrent_retries_of_one_checkout_make_one_order(shop_url
         ),
     )
     assert closed[0].status == "CLOSED"
+
+
+STATUS = """mutation($id: ID!, $status: OrderStatus!) { orderUpdateStatus(id: $id, status: $status) {
+  order { status statusHistory { status } } errors { field message code } } }"""
+CANCEL = """mutation($id: ID!) { orderCancel(id: $id) { order { status } errors { field message code } } }"""
+
+
+async def _staff(client: Client, url: str) -> dict[str, str]:
+    email = new_email("staff")
+    await sign_up(client, email)
+    await _run(url, update(Customer.__table__).where(Customer.email == email).values(role="STAFF"))
+    return bearer((await sign_in(client, email))["accessToken"])
+
+
+async def _customer_order(client: Client, url: str, stock: int = 10, quantity: int = 2) -> tuple[dict, dict, int]:
+    email = new_email("buyer")
+    await sign_up(client, email)
+    headers = bearer((await sign_in(client, email))["accessToken"])
+    [(pk, variant, _, _)] = await _fresh_variants(url, 1, stock=stock)
+    cart = await _cart(client, [(variant, quantity)], headers)
+    order = (await client.gql(CHECKOUT, _checkout(cart["id"]), headers=headers))["data"]["checkoutComplete"]["order"]
+    return order, headers, pk
+
+
+async def test_staff_move_an_order_along_and_only_along_its_path(client, shop_url):
+    order, _, _ = await _customer_order(client, shop_url)
+    staff = await _staff(client, shop_url)
+    delivered_too_soon = await client.gql(STATUS, {"id": order["id"], "status": "DELIVERED"}, headers=staff)
+    assert delivered_too_soon["data"]["orderUpdateStatus"]["errors"] == [
+        {"field": ["status"], "message": "An order that is PAID cannot become DELIVERED", "code": "INVALID_TRANSITION"}
+    ]
+    for status in ("FULFILLED", "DELIVERED"):
+        body = await client.gql(STATUS, {"id": order["id"], "status": status}, headers=staff)
+        assert body["data"]["orderUpdateStatus"]["errors"] == []
+    history = body["data"]["orderUpdateStatus"]["order"]["statusHistory"]
+    assert [change["status"] for change in history] == ["PAYMENT_PENDING", "PAID", "FULFILLED", "DELIVERED"]
+    cancelled = await client.gql(CANCEL, {"id": order["id"]}, headers=staff)
+    assert cancelled["data"]["orderCancel"]["errors"][0]["code"] == "INVALID_TRANSITION"
+
+
+async def test_customers_may_not_move_orders_and_may_cancel_theirs_until_fulfilled(client, shop_url):
+    order, headers, pk = await _customer_order(client, shop_url, stock=10, quantity=3)
+    assert await _stock(shop_url, pk) == 7
+    refused = await client.gql(STATUS, {"id": order["id"], "status": "FULFILLED"}, headers=headers)
+    assert refused["data"]["orderUpdateStatus"]["errors"] == [
+        {"field": None, "message": "Only staff may change an order's status", "code": "FORBIDDEN"}
+    ]
+    other_order, other, _ = await _customer_order(client, shop_url)
+    assert (await client.gql(CANCEL, {"id": other_order["id"]}, headers=headers))["data"]["orderCancel"]["errors"][0][
+        "code"
+    ] == "FORBIDDEN"
+    done = await client.gql(CANCEL, {"id": order["id"]}, headers=headers)
+    assert done["data"]["orderCancel"] == {"order": {"status": "CANCELLED"}, "errors": []}
+    assert await _stock(shop_url, pk) == 10
+    again = await client.gql(CANCEL, {"id": order["id"]}, headers=headers)
+    assert again["data"]["orderCancel"]["errors"][0]["code"] == "INVALID_TRANSITION"
+    assert await _stock(shop_url, pk) == 10  # returned once
+    staff = await _staff(client, shop_url)
+    await client.gql(STATUS, {"id": other_order["id"], "status": "FULFILLED"}, headers=staff)
+    late = await client.gql(CANCEL, {"id": other_order["id"]}, headers=other)
+    assert late["data"]["orderCancel"]["errors"][0]["code"] == "INVALID_TRANSITION"
+
+
+async def test_concurrent_cancellations_return_the_stock_once(shop_url, backend):
+    settings = replace(settings_for(shop_url, secret_key=Secret("o" * 40)), db_pool_size=12, db_max_overflow=0)
+    async with running(settings) as started:
+        client = started.client()
+        order, headers, pk = await _customer_order(client, shop_url, stock=10, quantity=4)
+        staff = await _staff(client, shop_url)
+        answers = await asyncio.gather(
+            *(client.gql(CANCEL, {"id": order["id"]}, headers=headers if i % 2 else staff) for i in range(10))
+        )
+        await client.aclose()
+    codes = [(answer["data"]["orderCancel"]["errors"] or [{"code": "OK"}])[0]["code"] for answer in answers]
+    assert sorted(codes) == ["INVALID_TRANSITION"] * 9 + ["OK"]
+    assert await _stock(shop_url, pk) == 10

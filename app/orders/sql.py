@@ -25,11 +25,14 @@ __all__ = [
     "insert_order",
     "line_counts",
     "line_pages",
+    "move_status",
     "order_by_digest",
     "order_by_key",
     "order_counts",
     "order_pages_by_customer",
+    "order_row",
     "orders_by_id",
+    "return_stock",
     "set_order",
     "status_history",
 ]
@@ -153,3 +156,34 @@ def order_counts(dialect: str) -> Select[Any]:
         .where(keys_in(orders.c.customer_id, dialect))
         .group_by(orders.c.customer_id)
     )
+
+
+async def move_status(db: RequestDatabase, order_id: int, allowed_from: tuple[str, ...], to: str, at: datetime) -> bool:
+    """Move an order to `to` if it is in one of `allowed_from`, in one conditional UPDATE: of concurrent
+    moves exactly one happens. Whether it did (and the history records it)."""
+    statement = update(orders).where(orders.c.id == order_id, orders.c.status.in_(allowed_from)).values(status=to)
+    if await db.execute(statement) != 1:
+        return False
+    await add_status(db, order_id, to, at)
+    return True
+
+
+async def return_stock(db: RequestDatabase, order_id: int) -> None:
+    """Put an order's quantities back in stock (run once, by the move to CANCELLED that happened)."""
+    lines = await db.fetch_all(
+        select(order_lines.c.variant_id, order_lines.c.quantity).where(
+            order_lines.c.order_id == order_id, order_lines.c.variant_id.is_not(None)
+        )
+    )
+    for line in lines:
+        await db.execute(
+            update(variants)
+            .where(variants.c.id == line.variant_id)
+            .values(stock_quantity=variants.c.stock_quantity + line.quantity)
+        )
+
+
+async def order_row(db: RequestDatabase, order_id: int) -> Any:
+    """An order by id, read now (inside the caller's transaction); None when there is none."""
+    rows = await db.fetch_all(select(orders).where(orders.c.id == order_id))
+    return rows[0] if rows else None
