@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -19,11 +22,13 @@ from app.accounts.revocations import Revocations
 from app.accounts.services import AccountServices
 from app.context import Context
 from app.db import migrate
+from app.db.base import utcnow
 from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.observability import configure_logging
+from app.orders.payments import WebhookRefused, provider_named
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
 from app.web.metrics import Metrics
@@ -41,8 +46,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(settings)
     from schema.root import build_schema
 
-    # The revocation list polls on an engine of its own, one connection, never the requests' pool.
-    revocations = Revocations(create_engine(replace(settings, db_pool_size=1, db_max_overflow=0)))
+    # Background work (the revocation list's poll, the sweeper of unpaid orders) runs on an engine of its
+    # own, two connections, never the requests' pool (nor among their statements).
+    background = create_engine(replace(settings, db_pool_size=2, db_max_overflow=0))
+    revocations = Revocations(background)
     accounts = AccountServices.for_settings(settings, revocations)
     pipeline = Pipeline(
         build_schema(),
@@ -68,17 +75,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if accounts.mailer is None:
             log.warning("SMTP_URL is not set: password-recovery mail cannot be sent (customerRecover is UNAVAILABLE)")
         await revocations.start()
+        sweeper = asyncio.create_task(_sweep_unpaid_orders(settings, background), name="unpaid-orders")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
             await revocations.stop()
             await accounts.close()
             await engine.dispose()
-            if revocations.engine is not None:
-                await revocations.engine.dispose()
+            await background.dispose()
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/webhooks/payments/{provider}", _payment_webhook(settings, engine), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -122,6 +133,52 @@ def request_context(settings: Settings, engine: Any, accounts: AccountServices |
                 context.loaders.close()
 
     return context_for
+
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def _payment_webhook(settings: Settings, engine: Any) -> Any:
+    """POST /webhooks/payments/{provider}: a provider's signed event, applied once (400 when not genuine)."""
+    from resolvers.payments import handle_payment_event
+
+    async def webhook(request: Request) -> Response:
+        provider = provider_named(request.path_params["provider"], settings.environment)
+        if provider is None:
+            return JSONResponse({"error": "unknown payment provider"}, status_code=404)
+        if settings.payment_webhook_secret is None:
+            return JSONResponse({"error": "PAYMENT_WEBHOOK_SECRET is not set"}, status_code=503)
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "the event is too large"}, status_code=413)
+        try:
+            event = provider.verify_webhook(
+                body, dict(request.headers), settings.payment_webhook_secret.reveal(), time.time()
+            )
+        except WebhookRefused as refused:
+            log.warning("refused a %s payment webhook: %s", provider.name, refused)
+            return JSONResponse({"error": str(refused)}, status_code=400)
+        async with request_database(engine) as db:
+            outcome = await handle_payment_event(db, provider.name, event, utcnow())
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    return webhook
+
+
+async def _sweep_unpaid_orders(settings: Settings, engine: Any) -> None:
+    """Every few seconds, cancel the orders left unpaid past PAYMENT_TIMEOUT (safe with many instances)."""
+    from resolvers.payments import sweep_unpaid
+
+    timeout = timedelta(seconds=settings.payment_timeout_seconds)
+    while True:
+        await asyncio.sleep(settings.sweep_interval_seconds)
+        try:
+            async with request_database(engine) as db:
+                cancelled = await sweep_unpaid(db, timeout, utcnow())
+            if cancelled:
+                log.info("cancelled %d orders left unpaid", cancelled)
+        except Exception as exc:  # the database is down: try again next time
+            log.warning("could not sweep unpaid orders: %s", type(exc).__name__)
 
 
 async def _healthz(_request: Request) -> Response:

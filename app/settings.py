@@ -74,6 +74,9 @@ class Settings:
     mail_from: str = "Storefront <no-reply@localhost>"
     # where a password-reset link points: the storefront's page that asks for the new password
     password_reset_url: str = "http://localhost:5173/account/reset-password?token={token}"
+    payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
+    payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
+    sweep_interval_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         _check_choice("STOREFRONT_ENV", self.environment, ENVIRONMENTS)
@@ -165,4 +168,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=Secret(env["SMTP_URL"]) if env.get("SMTP_URL") else None,
         mail_from=env.get("MAIL_FROM") or Settings.mail_from,
         password_reset_url=env.get("PASSWORD_RESET_URL") or Settings.password_reset_url,
+        payment_webhook_secret=Secret(env["PAYMENT_WEBHOOK_SECRET"]) if env.get("PAYMENT_WEBHOOK_SECRET") else None,
+        payment_timeout_seconds=_int(env, "PAYMENT_TIMEOUT", 1800, minimum=1),
     )

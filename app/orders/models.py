@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
-__all__ = ["ORDER_STATUSES", "Order", "OrderLine", "OrderStatusChange"]
+__all__ = ["ORDER_STATUSES", "Order", "OrderLine", "OrderStatusChange", "PaymentEvent"]
 
 ORDER_STATUSES = ("PAYMENT_PENDING", "PAID", "FULFILLED", "DELIVERED", "CANCELLED")
 MONEY = Numeric(12, 2)
@@ -24,6 +24,7 @@ class Order(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
         Index(None, "customer_id", "created_at", "id"),
+        Index("ix_orders_status_created_at", "status", "created_at"),  # the sweeper's pending orders
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,3 +71,13 @@ class OrderStatusChange(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PaymentEvent(Base):
+    """A payment provider's webhook event, recorded once: a replayed or duplicated event changes nothing."""
+
+    __tablename__ = "payment_events"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

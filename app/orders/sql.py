@@ -13,7 +13,7 @@ from app.catalog import sql as catalog
 from app.db.database import RequestDatabase
 from app.db.loaders import keys_in
 from app.db.pagination import Keyset, Window, partitioned_pages
-from app.orders.models import Order, OrderLine, OrderStatusChange
+from app.orders.models import Order, OrderLine, OrderStatusChange, PaymentEvent
 
 __all__ = [
     "LINE_ORDER",
@@ -29,9 +29,12 @@ __all__ = [
     "order_by_digest",
     "order_by_key",
     "order_counts",
+    "order_of_payment",
     "order_pages_by_customer",
     "order_row",
     "orders_by_id",
+    "overdue_pending",
+    "record_event",
     "return_stock",
     "set_order",
     "status_history",
@@ -40,6 +43,7 @@ __all__ = [
 orders: Table = Order.__table__  # type: ignore[assignment]
 order_lines: Table = OrderLine.__table__  # type: ignore[assignment]
 changes: Table = OrderStatusChange.__table__  # type: ignore[assignment]
+events: Table = PaymentEvent.__table__  # type: ignore[assignment]
 variants: Table = catalog.variants  # type: ignore[assignment]
 products: Table = catalog.products  # type: ignore[assignment]
 LINE_ORDER = Keyset("ID", None, order_lines.c.id, ascending=True)
@@ -187,3 +191,28 @@ async def order_row(db: RequestDatabase, order_id: int) -> Any:
     """An order by id, read now (inside the caller's transaction); None when there is none."""
     rows = await db.fetch_all(select(orders).where(orders.c.id == order_id))
     return rows[0] if rows else None
+
+
+async def record_event(db: RequestDatabase, provider: str, event_id: str, now: datetime) -> None:
+    """Record a webhook event (IntegrityError when it was recorded before)."""
+    await db.execute(insert(events).values(provider=provider, event_id=event_id, received_at=now))
+
+
+async def order_of_payment(db: RequestDatabase, provider: str, reference: str) -> Any:
+    """The order a provider's payment reference belongs to, or None."""
+    statement = select(orders).where(orders.c.payment_provider == provider, orders.c.payment_reference == reference)
+    rows = await db.fetch_all(statement)
+    return rows[0] if rows else None
+
+
+async def overdue_pending(db: RequestDatabase, before: datetime, limit: int) -> list[int]:
+    """Orders still PAYMENT_PENDING that were made before `before`, locked, skipping those another sweeper
+    holds (PostgreSQL; SQLite serialises writers)."""
+    statement = (
+        select(orders.c.id)
+        .where(orders.c.status == "PAYMENT_PENDING", orders.c.created_at < before)
+        .order_by(orders.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.id for row in await db.fetch_all(statement)]

@@ -1,0 +1,55 @@
+"""Payment use cases outside a GraphQL request: a provider's webhook events, and the sweeper that cancels
+orders left unpaid. Both move an order's status with one conditional UPDATE, so concurrent deliveries,
+instances and sweepers change an order once and return its stock once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from app.db.database import RequestDatabase
+from app.orders import sql
+from app.orders.payments import PaymentEvent
+
+__all__ = ["SWEEP_BATCH", "handle_payment_event", "sweep_unpaid"]
+
+SWEEP_BATCH = 100
+log = logging.getLogger("storefront.payments")
+
+
+async def handle_payment_event(db: RequestDatabase, provider: str, event: PaymentEvent, now: datetime) -> str:
+    """Apply a verified event once: `succeeded` pays a pending order, `failed` cancels it (stock returned).
+    What happened, in a word: applied, duplicate, ignored (the order had moved on) or unknown."""
+    async with db.transaction():
+        try:
+            async with db.transaction():  # a savepoint: an event seen before fails only this
+                await sql.record_event(db, provider, event.id, now)
+        except IntegrityError:
+            return "duplicate"
+        order = await sql.order_of_payment(db, provider, event.reference)
+        if order is None:
+            return "unknown"
+        if event.kind == "succeeded":
+            moved = await sql.move_status(db, order.id, ("PAYMENT_PENDING",), "PAID", now)
+            if moved:
+                await sql.set_order(db, order.id, processed_at=now)
+            elif order.status == "CANCELLED":
+                log.warning("payment %s succeeded for cancelled order %s: refund it", event.reference, order.id)
+        else:
+            moved = await sql.move_status(db, order.id, ("PAYMENT_PENDING",), "CANCELLED", now)
+            if moved:
+                await sql.return_stock(db, order.id)
+    return "applied" if moved else "ignored"
+
+
+async def sweep_unpaid(db: RequestDatabase, timeout: timedelta, now: datetime) -> int:
+    """Cancel the orders left PAYMENT_PENDING for longer than `timeout` and return their stock; how many."""
+    cancelled = 0
+    async with db.transaction():
+        for order_id in await sql.overdue_pending(db, now - timeout, SWEEP_BATCH):
+            if await sql.move_status(db, order_id, ("PAYMENT_PENDING",), "CANCELLED", now):
+                await sql.return_stock(db, order_id)
+                cancelled += 1
+    return cancelled
