@@ -7,8 +7,7 @@ it into a payload error. A failure raised inside a transaction rolls it back, so
 from __future__ import annotations
 
 import ipaddress
-import re
-import unicodedata
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -33,6 +32,7 @@ from app.db.base import utcnow
 from app.errors import DomainError
 from app.throttle import Throttle
 from resolvers.cart import merge_guest_cart
+from resolvers.emails import MAX_EMAIL_LENGTH, has_control_characters, normalise_email, valid_email
 
 __all__ = [
     "AccountFailure",
@@ -49,13 +49,12 @@ __all__ = [
     "normalise_email",
     "signed_in_viewer",
     "token_refresh",
+    "valid_email",
     "viewer",
 ]
 
-MAX_EMAIL_LENGTH = 320
+log = logging.getLogger("storefront.accounts")
 MAX_DISPLAY_NAME_LENGTH = 120
-# One @, something on each side, a dot in the domain, no spaces: deliverability is the mail's business.
-EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 COOKIE_MAX_AGE = int(REFRESH_TOKEN_LIFETIME.total_seconds())
 
 
@@ -92,16 +91,6 @@ def _services(ctx: Context) -> AccountServices:
     return services
 
 
-def normalise_email(email: str) -> str:
-    """The form an email is stored and compared in: NFKC, trimmed, lower-case."""
-    return unicodedata.normalize("NFKC", email).strip().lower()
-
-
-def _has_control_characters(text: str) -> bool:
-    # PostgreSQL refuses NUL in text, and no name or address needs a control character.
-    return any(unicodedata.category(character) == "Cc" for character in text)
-
-
 def can_see_private_fields(viewer: Viewer | None, customer_id: int) -> bool:
     """Whether the viewer may read this customer's private fields: the customer and staff only."""
     return viewer is not None and (viewer.is_staff or viewer.customer_id == customer_id)
@@ -131,7 +120,7 @@ def _email_taken() -> AccountFailure:
 
 
 def _check_email(email: str, field: tuple[str, ...]) -> None:
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.match(email) or _has_control_characters(email):
+    if not valid_email(email):
         raise AccountFailure("INVALID", "Enter a valid email address", field)
 
 
@@ -161,13 +150,16 @@ async def customer_login(
             await sql.set_password_hash(ctx.db, found.id, await services.passwords.hash(password))
         await sql.create_session(ctx.db, session_id, found.id, refresh_token, cookie=use_cookie, now=now)
     if cart_id is not None:
-        await merge_guest_cart(ctx, found.id, cart_id)
+        try:
+            await merge_guest_cart(ctx, found.id, cart_id)
+        except Exception:  # the session is made: a cart that cannot be merged must not lose it its tokens
+            log.exception("could not merge a guest cart at sign-in")
     return _signed_in(ctx, found.id, found.role, session_id, refresh_token, now, use_cookie)
 
 
 async def _account_of(ctx: Context, email: str) -> Any:
     """The customer of an email typed at sign-in or recovery; None when there is none (or it cannot be one)."""
-    if len(email) > MAX_EMAIL_LENGTH or _has_control_characters(email):
+    if len(email) > MAX_EMAIL_LENGTH or has_control_characters(email):
         return None
     return await sql.customer_by_email(ctx.db, email)
 
@@ -367,7 +359,7 @@ async def _check_current_password(services: AccountServices, found: Any, current
 
 def _display_name(display_name: str) -> str:
     display_name = display_name.strip()
-    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH or _has_control_characters(display_name):
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH or has_control_characters(display_name):
         message = f"The display name must be 1 to {MAX_DISPLAY_NAME_LENGTH} characters long, without control characters"
         raise AccountFailure("INVALID", message, ("input", "displayName"))
     return display_name

@@ -25,6 +25,7 @@ from app.db.database import RequestDatabase
 from app.db.ids import decode_global_id
 from app.db.pagination import PageArgs, PageOfRows, validate_window
 from app.errors import DomainError, UserInputError
+from resolvers.emails import normalise_email, valid_email
 
 __all__ = [
     "CartFailure",
@@ -245,6 +246,10 @@ async def _reloaded(ctx: Context, row: Any) -> Any:
 
 async def cart_create(ctx: Context, lines: list[LineInput], email: str | None = None) -> Any:
     """A cart with these lines. A signed-in customer has one open cart: theirs gets the lines if it exists."""
+    if email is not None:
+        email = normalise_email(email)
+        if not valid_email(email):
+            raise CartFailure("INVALID", "Enter a valid email address", ("input", "buyerIdentity", "email"))
     viewer = ctx.viewer
     async with ctx.db.transaction():
         wanted = await _wanted(ctx.db, lines)
@@ -334,8 +339,13 @@ async def merge_guest_cart(ctx: Context, customer_id: int, cart_id: str) -> None
             return
         mine = await sql.open_cart_of(ctx.db, customer_id)
         if mine is None:
-            await sql.set_cart(ctx.db, guest.id, customer_id=customer_id, updated_at=utcnow())
-        else:
+            try:
+                async with ctx.db.transaction():  # a savepoint: a first cart of the customer made meanwhile
+                    await sql.set_cart(ctx.db, guest.id, customer_id=customer_id, updated_at=utcnow())
+                    mine = None
+            except IntegrityError:
+                mine = await sql.open_cart_of(ctx.db, customer_id)
+        if mine is not None:
             wanted = {line.variant_id: line.quantity for line in await sql.lines_of(ctx.db, guest.id)}
             if await _add(ctx.db, mine.id, wanted, cap=True):
                 await sql.set_cart(ctx.db, guest.id, status="MERGED", updated_at=utcnow())

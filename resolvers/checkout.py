@@ -27,7 +27,7 @@ from app.db.base import utcnow
 from app.errors import DomainError
 from app.orders import sql
 from app.orders.payments import PaymentProvider, provider_named
-from resolvers.accounts import EMAIL_SHAPE, AccountFailures, normalise_email
+from resolvers.accounts import AccountFailures, normalise_email, valid_email
 from resolvers.addresses import AddressFields, clean_address
 from resolvers.cart import cart_token, line_id_of
 
@@ -80,10 +80,21 @@ class Checkout:
     access_token: str
 
 
-def access_token(ctx: Context, idempotency_key: str) -> str:
-    """The guest's access token of the order made under this key (the same for every retry)."""
-    key = ctx.settings.secret_key.reveal().encode()
-    return hmac.new(key, f"order-access:{idempotency_key}".encode(), hashlib.sha256).hexdigest()
+def access_token(ctx: Context, idempotency_key: str, stored_digest: str | None = None) -> str:
+    """The guest's access token of the order made under this key (the same for every retry). With the
+    digest stored, the token of whichever key made it: the current one or, after a rotation, the previous."""
+    settings = ctx.settings
+    secrets = [settings.secret_key.reveal()]
+    if settings.secret_key_previous is not None:
+        secrets.append(settings.secret_key_previous.reveal())
+    tokens = [
+        hmac.new(s.encode(), f"order-access:{idempotency_key}".encode(), hashlib.sha256).hexdigest() for s in secrets
+    ]
+    if stored_digest is not None:
+        for token in tokens:
+            if hmac.compare_digest(access_digest(token), stored_digest):
+                return token
+    return tokens[0]
 
 
 def access_digest(token: str) -> str:
@@ -101,7 +112,7 @@ def _checked(ctx: Context, request: CheckoutRequest) -> tuple[str, dict[str, str
             )
         )
     email = normalise_email(request.email) if request.email else ""
-    if email and not EMAIL_SHAPE.match(email):
+    if email and not valid_email(email):
         failures.append(CheckoutFailure("INVALID", "Enter a valid email address", ("input", "email")))
     address: dict[str, str] = {}
     try:
@@ -141,7 +152,7 @@ async def checkout_complete(ctx: Context, request: CheckoutRequest) -> Checkout:
         existing = await sql.order_by_key(ctx.db, key)
         if existing is None:
             raise
-        cart = await carts.lock_cart(ctx.db, token) if token is not None else None
+        cart = await carts.cart_by_token(ctx.db, token) if token is not None else None
         return _again(ctx, existing, cart, key)
     order = await sql.order_by_key(ctx.db, key)
     assert order is not None and order.id == order_id
@@ -157,7 +168,7 @@ def _again(ctx: Context, existing: Any, cart: Any, key: str) -> Checkout:
         raise CheckoutFailure(
             "IDEMPOTENCY_KEY_REUSED", "This idempotency key was used for another cart", ("input", "idempotencyKey")
         )
-    return Checkout(existing, access_token(ctx, key))
+    return Checkout(existing, access_token(ctx, key, existing.access_digest))
 
 
 def _may_check_out(ctx: Context, cart: Any) -> bool:
@@ -222,8 +233,10 @@ async def _order(
 
 
 async def _take_stock(ctx: Context, lines: list[Any]) -> None:
+    # In variant order, as every writer of stock does: two checkouts of the same variants in another
+    # order would otherwise each hold a row the other waits for (a deadlock).
     short = [line for line in lines if line.product_status != "ACTIVE"]
-    for line in lines:
+    for line in sorted(lines, key=lambda line: line.variant_id):
         if line.product_status == "ACTIVE" and not await sql.decrement_stock(ctx.db, line.variant_id, line.quantity):
             short.append(line)
     if short:

@@ -48,9 +48,11 @@ async def order(ctx: Context, id: str) -> Any:
     """An order by ID; None when there is none; FORBIDDEN for anyone but its customer and staff."""
     _, pk = decode_global_id(id, "Order")
     row = await ctx.loaders.get(OrderByIdLoader).load(pk)
-    if row is None:
+    viewer = ctx.viewer
+    if row is None and viewer is not None and viewer.is_staff:
         return None
-    if not order_visible(ctx, row):
+    if row is None or not order_visible(ctx, row):
+        # the same answer whether the order exists or not: IDs are sequential, and must not be counted
         raise Forbidden("Only the order's customer and staff may read it")
     return row
 
@@ -120,10 +122,10 @@ async def _order_of(ctx: Context, id: str) -> Any:
     try:
         _, pk = decode_global_id(id, "Order")
     except UserInputError:
-        raise OrderFailure("NOT_FOUND", "No order has this ID", ("id",)) from None
+        raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",)) from None
     row = await sql.order_row(ctx.db, pk)
     if row is None:
-        raise OrderFailure("NOT_FOUND", "No order has this ID", ("id",))
+        raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",))
     return row
 
 
@@ -149,8 +151,8 @@ async def order_cancel(ctx: Context, id: str) -> Any:
             allowed = STAFF_MOVES["CANCELLED"]
         elif viewer is not None and row.customer_id == viewer.customer_id:
             allowed = CUSTOMER_CANCELS_FROM
-        else:
-            raise OrderFailure("FORBIDDEN", "Only the order's customer and staff may cancel it")
+        else:  # as if it did not exist: another's order is not told apart from none
+            raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",))
         await _move(ctx, row, allowed, "CANCELLED")
     return await _fresh(ctx, row.id)
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.cart.models import Cart
+from app.cart.models import Cart, CartLine
 from app.catalog.models import Product, ProductVariant
 from app.catalog.seed import seed_catalog
 from app.db import migrate
-from app.db.ids import encode_global_id
+from app.db.ids import decode_global_id, encode_global_id
 from app.settings import Secret
 from tests.conftest import fresh_database, settings_for
 from tests.support.accounts import LOGIN, PASSWORD, Client, Running, bearer, new_email, running, sign_in, sign_up
@@ -343,3 +343,29 @@ async def test_concurrent_additions_to_one_cart_all_count(cart_url, backend):
     ids = {first["data"]["cartCreate"]["cart"]["id"] for first in firsts}
     assert len(ids) == 1
     assert [line["quantity"] for line in their_cart["lines"]["nodes"]] == [6]
+
+
+async def test_logins_with_guest_carts_at_once_never_fail(cart_url, backend):
+    settings = replace(settings_for(cart_url, secret_key=Secret("c" * 40)), db_pool_size=12, db_max_overflow=0)
+    login = LOGIN.replace("$useCookie: Boolean)", "$useCookie: Boolean, $cart: ID)").replace(
+        "useCookie: $useCookie)", "useCookie: $useCookie, cartId: $cart)"
+    )
+    async with running(settings) as started:
+        client = started.client()
+        email = new_email("racer")
+        await sign_up(client, email)
+        variants = await _variants(cart_url, 5, offset=45)
+        guests = [await _create(client, [_line(v)]) for v, _, _ in variants]
+        bodies = await asyncio.gather(
+            *(client.gql(login, {"email": email, "password": PASSWORD, "cart": g["id"]}) for g in guests)
+        )
+        token = bodies[0]["data"]["customerLogin"]["accessToken"]
+        mine = (await client.gql("{ viewer { id } }", headers=bearer(token)))["data"]["viewer"]
+        await client.aclose()
+    assert all(body["data"]["customerLogin"]["errors"] == [] for body in bodies)
+    # then: one open cart of theirs, holding every guest cart's line
+    _, customer = decode_global_id(mine["id"])
+    theirs = await _rows(cart_url, select(Cart.id).where(Cart.customer_id == customer, Cart.status == "OPEN"))
+    assert len(theirs) == 1
+    lines = await _rows(cart_url, select(func.count()).select_from(CartLine).where(CartLine.cart_id == theirs[0].id))
+    assert lines[0][0] == 5

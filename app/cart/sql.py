@@ -22,6 +22,7 @@ __all__ = [
     "LINE_ORDER",
     "MAX_LINES",
     "MAX_QUANTITY",
+    "cart_by_token",
     "cart_totals",
     "carts_by_token",
     "delete_lines",
@@ -85,6 +86,12 @@ def cart_totals(dialect: str) -> Select[Any]:
         func.sum(amount).label("subtotal"),
     ).select_from(lines)
     return _with_catalog(statement).where(keys_in(lines.c.cart_id, dialect)).group_by(lines.c.cart_id)
+
+
+async def cart_by_token(db: RequestDatabase, token: str) -> Any:
+    """The cart of a token, read without a lock; None when there is none."""
+    rows = await db.fetch_all(select(carts).where(carts.c.token == token))
+    return rows[0] if rows else None
 
 
 async def lock_cart(db: RequestDatabase, token: str) -> Any:

@@ -175,9 +175,9 @@ async def move_status(db: RequestDatabase, order_id: int, allowed_from: tuple[st
 async def return_stock(db: RequestDatabase, order_id: int) -> None:
     """Put an order's quantities back in stock (run once, by the move to CANCELLED that happened)."""
     lines = await db.fetch_all(
-        select(order_lines.c.variant_id, order_lines.c.quantity).where(
-            order_lines.c.order_id == order_id, order_lines.c.variant_id.is_not(None)
-        )
+        select(order_lines.c.variant_id, order_lines.c.quantity)
+        .where(order_lines.c.order_id == order_id, order_lines.c.variant_id.is_not(None))
+        .order_by(order_lines.c.variant_id)  # the variant order every writer of stock keeps
     )
     for line in lines:
         await db.execute(
