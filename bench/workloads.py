@@ -1,6 +1,7 @@
 """The benchmark's workloads: one GraphQL request each, and the limit server endpoint that answers it.
 
-W4 (a mutation: cartLinesAdd) waits for the cart; the schema has no mutations yet.
+W4 (a mutation: cartLinesAdd on a fresh cart per request) is still to come: the cart exists now, the
+workload and its hand-written limit do not yet.
 """
 
 from __future__ import annotations
