@@ -22,9 +22,8 @@ from app.accounts.loaders import (
 )
 from app.context import Context
 from app.db.base import utcnow
-from app.db.ids import decode_global_id
+from app.db.ids import pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import UserInputError
 from resolvers.accounts import AccountFailure, AccountFailures, signed_in_viewer
 
 __all__ = [
@@ -108,13 +107,10 @@ def _invalid(at: tuple[str, ...], name: str, message: str) -> AccountFailure:
 
 
 def _address_id(id: str) -> int:
-    try:
-        type_name, pk = decode_global_id(id)
-    except UserInputError:
-        type_name, pk = "", 0
-    if type_name != ADDRESS_TYPE:
+    pk = pk_of(id, ADDRESS_TYPE)
+    if pk is None:
         raise AccountFailure("NOT_FOUND", "No address of yours has this ID", ("id",))
-    return int(pk)
+    return pk
 
 
 async def _lock_customer(ctx: Context, customer_id: int) -> None:

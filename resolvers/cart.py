@@ -22,9 +22,9 @@ from app.catalog.loaders import VariantByIdLoader
 from app.context import Context
 from app.db.base import utcnow
 from app.db.database import RequestDatabase
-from app.db.ids import decode_global_id
+from app.db.ids import pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import DomainError, UserInputError
+from app.errors import DomainError
 from resolvers.emails import normalise_email, valid_email
 
 __all__ = [
@@ -169,11 +169,11 @@ async def _wanted(db: RequestDatabase, lines: list[LineInput]) -> dict[int, int]
     failures: dict[int, CartFailure] = {}
     variants: dict[int, int] = {}
     for index, line in enumerate(lines):
-        try:
-            _, variants[index] = decode_global_id(line.merchandise_id, "ProductVariant")
-        except UserInputError:
+        variant = pk_of(line.merchandise_id, "ProductVariant")
+        if variant is None:
             failures[index] = _unknown_variant(index)
             continue
+        variants[index] = variant
         if not 1 <= line.quantity <= sql.MAX_QUANTITY:
             failures[index] = _bad_quantity(("input", "lines", index, "quantity"))
     on_sale = await sql.visible_variants(db, sorted(set(variants.values())))

@@ -8,9 +8,9 @@ from typing import Any
 from app.catalog.loaders import VariantByIdLoader
 from app.context import Context
 from app.db.base import utcnow
-from app.db.ids import decode_global_id
+from app.db.ids import decode_global_id, pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import DomainError, Forbidden, UserInputError
+from app.errors import DomainError, Forbidden
 from app.orders import sql
 from app.orders.loaders import (
     LineCountByOrderLoader,
@@ -119,11 +119,8 @@ class OrderFailure(DomainError):
 
 
 async def _order_of(ctx: Context, id: str) -> Any:
-    try:
-        _, pk = decode_global_id(id, "Order")
-    except UserInputError:
-        raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",)) from None
-    row = await sql.order_row(ctx.db, pk)
+    pk = pk_of(id, "Order")
+    row = await sql.order_row(ctx.db, pk) if pk is not None else None
     if row is None:
         raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",))
     return row

@@ -16,9 +16,8 @@ from app.catalog.loaders import (
 )
 from app.context import Context
 from app.db.base import utcnow
-from app.db.ids import decode_global_id
+from app.db.ids import pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import UserInputError
 from resolvers.accounts import AccountFailure, AccountFailures, signed_in_viewer
 
 __all__ = ["customer_reviews", "review_create"]
@@ -28,13 +27,10 @@ MAX_BODY_LENGTH = 5000
 
 
 def _product_id(id: str) -> int:
-    try:
-        type_name, pk = decode_global_id(id)
-    except UserInputError:
-        type_name, pk = "", 0
-    if type_name != "Product":
+    pk = pk_of(id, "Product")
+    if pk is None:
         raise AccountFailure("NOT_FOUND", "No product has this ID", ("input", "productId"))
-    return int(pk)
+    return pk
 
 
 def _text_problem(label: str, value: str, longest: int, *, lines: bool) -> str | None:

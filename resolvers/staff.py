@@ -17,8 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.catalog import writes
 from app.catalog.slugs import SLUG_SHAPE, slugify
 from app.context import Context
-from app.db.ids import decode_global_id
-from app.errors import UserInputError
+from app.db.ids import pk_of
 from resolvers.accounts import AccountFailure, AccountFailures
 
 __all__ = [
@@ -73,13 +72,10 @@ def _staff(ctx: Context) -> None:
 
 
 def _pk(id: str, type_name: str, field: tuple[str, ...], what: str) -> int:
-    try:
-        found, pk = decode_global_id(id)
-    except UserInputError:
-        found, pk = "", 0
-    if found != type_name:
+    pk = pk_of(id, type_name)
+    if pk is None:
         raise AccountFailure("NOT_FOUND", f"No {what} has this ID", field)
-    return int(pk)
+    return pk
 
 
 class _Checks:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select
 
 from app.accounts import sql
-from app.db.loaders import BaseLoader, PageLoader, by_key
+from app.db.loaders import BaseLoader, CountLoader, PageLoader, by_key
 
 __all__ = [
     "AddressByIdLoader",
@@ -43,12 +43,12 @@ class DefaultAddressByCustomerLoader(BaseLoader):
         return by_key(rows, keys, "customer_id")
 
 
-class AddressCountByCustomerLoader(BaseLoader):
+class AddressCountByCustomerLoader(CountLoader):
     """How many addresses each customer has: one GROUP BY for a level."""
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        counts = {row.customer_id: row.count for row in await self.fetch(sql.address_counts(self.dialect), keys)}
-        return [int(counts.get(key, 0)) for key in keys]
+    def counted(self) -> Select[Any]:
+        """Addresses per customer."""
+        return sql.address_counts(self.dialect)
 
 
 class AddressPageByCustomerLoader(PageLoader):

@@ -260,7 +260,7 @@ def address_pages(window: Window, dialect: str) -> Select[Any]:
 def address_counts(dialect: str) -> Select[Any]:
     """How many addresses each customer has (customers without any are absent)."""
     return (
-        select(addresses.c.customer_id, func.count().label("count"))
+        select(addresses.c.customer_id.label("key"), func.count().label("count"))
         .where(keys_in(addresses.c.customer_id, dialect))
         .group_by(addresses.c.customer_id)
     )

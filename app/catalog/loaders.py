@@ -9,7 +9,7 @@ from sqlalchemy import Select
 
 from app.catalog import sql
 from app.db.database import RequestDatabase
-from app.db.loaders import BaseLoader, Loaders, PageLoader, by_key, grouped
+from app.db.loaders import BaseLoader, CountLoader, Loaders, PageLoader, by_key, grouped
 from app.db.pagination import Window
 
 __all__ = [
@@ -160,13 +160,12 @@ class ReviewPageByProductLoader(PageLoader):
         return sql.review_pages(self.window, self.dialect), {}
 
 
-class ReviewCountByCustomerLoader(BaseLoader):
+class ReviewCountByCustomerLoader(CountLoader):
     """How many reviews of visible products each customer wrote: one GROUP BY for a level."""
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        rows = await self.fetch(sql.review_counts_by_customer(self.dialect), keys)
-        counts = {row.customer_id: row.count for row in rows}
-        return [int(counts.get(key, 0)) for key in keys]
+    def counted(self) -> Select[Any]:
+        """Reviews per customer."""
+        return sql.review_counts_by_customer(self.dialect)
 
 
 class ReviewPageByCustomerLoader(PageLoader):

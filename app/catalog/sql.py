@@ -480,4 +480,4 @@ def review_pages_by_customer(window: Window, dialect: str) -> Select[Any]:
 def review_counts_by_customer(dialect: str) -> Select[Any]:
     """How many reviews of visible products each customer wrote (customers without any are absent)."""
     visible = review_select().where(keys_in(reviews.c.customer_id, dialect)).subquery()
-    return select(visible.c.customer_id, func.count().label("count")).group_by(visible.c.customer_id)
+    return select(visible.c.customer_id.label("key"), func.count().label("count")).group_by(visible.c.customer_id)

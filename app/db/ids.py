@@ -8,7 +8,7 @@ import binascii
 from app.db import registry
 from app.errors import UserInputError
 
-__all__ = ["decode_global_id", "encode_global_id"]
+__all__ = ["decode_global_id", "encode_global_id", "pk_of"]
 
 MAX_ID_LENGTH = 200
 MAX_PRIMARY_KEY = 2**31 - 1  # primary keys are 32-bit INTEGER columns
@@ -29,6 +29,16 @@ def decode_global_id(value: str, expected: str | None = None, field: str = "id")
     if expected is not None and type_name != expected:
         raise UserInputError(f"Expected a {expected} ID, got a {type_name} ID: {value!r}", field=field)
     return type_name, pk
+
+
+def pk_of(value: str, type_name: str) -> int | None:
+    """The primary key an ID of this type names; None for a malformed ID or one of another type (for use
+    cases that answer NOT_FOUND rather than an input error)."""
+    try:
+        found, pk = _decode(value, "id")
+    except UserInputError:
+        return None
+    return pk if found == type_name else None
 
 
 def _decode(value: str, field: str) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from sqlalchemy import ARRAY, ColumnElement, Select, any_, bindparam
 from app.db.database import RequestDatabase
 from app.db.pagination import Keyset, Page, Window, to_page
 
-__all__ = ["KEYS", "BaseLoader", "Loaders", "PageLoader", "by_key", "grouped", "keys_in"]
+__all__ = ["KEYS", "BaseLoader", "CountLoader", "Loaders", "PageLoader", "by_key", "grouped", "keys_in"]
 
 # The bind parameter every keyed statement takes its keys from: statements are built once per database
 # (a domain's SQL caches them) and executed with {KEYS: [...]}. Building a statement cost more than running
@@ -128,6 +128,19 @@ def grouped(rows: Sequence[Any], keys: Sequence[Any], column: str) -> list[list[
     for row in rows:
         groups[getattr(row, column)].append(row)
     return [groups.get(key, []) for key in keys]
+
+
+class CountLoader(BaseLoader):
+    """How many rows each key has, from one GROUP BY for a level (0 for a key without any). Subclasses give
+    the statement (`counted`), whose columns are `key` and `count`."""
+
+    def counted(self) -> Select[Any]:
+        """The keyed GROUP BY statement (see `KEYS`)."""
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[int]:
+        counts = {row.key: row.count for row in await self.fetch(self.counted(), keys)}
+        return [int(counts.get(key, 0)) for key in keys]
 
 
 class PageLoader(BaseLoader):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
-from app.db.loaders import BaseLoader, PageLoader, by_key, grouped
+from app.db.loaders import BaseLoader, CountLoader, PageLoader, by_key, grouped
 from app.orders import sql
 
 __all__ = [
@@ -54,21 +54,17 @@ class StatusHistoryByOrderLoader(BaseLoader):
         return grouped(await self.fetch(sql.status_history(self.dialect), keys), keys, "order_id")
 
 
-class _CountLoader(BaseLoader):
-    statement: Any
-
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        counts = {row.key: row.count for row in await self.fetch(type(self).statement(self.dialect), keys)}
-        return [int(counts.get(key, 0)) for key in keys]
-
-
-class LineCountByOrderLoader(_CountLoader):
+class LineCountByOrderLoader(CountLoader):
     """How many lines each order has: one GROUP BY for a level."""
 
-    statement = staticmethod(sql.line_counts)
+    def counted(self) -> Select[Any]:
+        """Lines per order."""
+        return sql.line_counts(self.dialect)
 
 
-class OrderCountByCustomerLoader(_CountLoader):
+class OrderCountByCustomerLoader(CountLoader):
     """How many orders each customer has: one GROUP BY for a level."""
 
-    statement = staticmethod(sql.order_counts)
+    def counted(self) -> Select[Any]:
+        """Orders per customer."""
+        return sql.order_counts(self.dialect)
