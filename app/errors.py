@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["CsrfRejected", "DomainError", "Forbidden", "Unauthenticated", "UserInputError"]
+__all__ = ["CsrfRejected", "DomainError", "DomainErrors", "Forbidden", "Unauthenticated", "UserInputError"]
 
 
 class DomainError(Exception):
@@ -76,3 +76,11 @@ class Forbidden(DomainError):
     """The viewer may not do this (a customer asking for staff work)."""
 
     code = "FORBIDDEN"
+
+
+class DomainErrors(Exception):
+    """Several expected failures at once (one per input at fault), for a payload to list them all."""
+
+    def __init__(self, failures: Sequence[DomainError]) -> None:
+        super().__init__("; ".join(failure.message for failure in failures))
+        self.failures = list(failures)

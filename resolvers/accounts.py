@@ -29,7 +29,7 @@ from app.accounts.services import AccountServices
 from app.accounts.tokens import REFRESH_TOKEN_LIFETIME, new_secret, new_session_id
 from app.context import Context
 from app.db.base import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, DomainErrors
 from app.throttle import Throttle
 from resolvers.cart import merge_guest_cart
 from resolvers.emails import MAX_EMAIL_LENGTH, has_control_characters, normalise_email, valid_email
@@ -68,12 +68,8 @@ class AccountFailure(DomainError):
         self.retry_after = retry_after
 
 
-class AccountFailures(Exception):
+class AccountFailures(DomainErrors):
     """Several expected failures at once (one per input field at fault)."""
-
-    def __init__(self, failures: list[AccountFailure]) -> None:
-        super().__init__("; ".join(failure.message for failure in failures))
-        self.failures = failures
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from app.db.base import utcnow
 from app.db.database import RequestDatabase
 from app.db.ids import pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
-from app.errors import DomainError
+from app.errors import DomainError, DomainErrors
 from resolvers.emails import normalise_email, valid_email
 
 __all__ = [
@@ -54,12 +54,8 @@ class CartFailure(DomainError):
         super().__init__(message, field=tuple(str(part) for part in field) if field else None, code=code)
 
 
-class CartFailures(Exception):
+class CartFailures(DomainErrors):
     """Several expected failures at once (one per line at fault)."""
-
-    def __init__(self, failures: list[CartFailure]) -> None:
-        super().__init__("; ".join(failure.message for failure in failures))
-        self.failures = failures
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from app.accounts.loaders import CustomerByIdLoader
 from app.cart import sql as carts
 from app.context import Context
 from app.db.base import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, DomainErrors
 from app.orders import sql
 from app.orders.payments import PaymentProvider, provider_named
 from resolvers.accounts import AccountFailures, normalise_email, valid_email
@@ -52,12 +52,8 @@ class CheckoutFailure(DomainError):
         super().__init__(message, field=field, code=code)
 
 
-class CheckoutFailures(Exception):
+class CheckoutFailures(DomainErrors):
     """Several expected failures at once."""
-
-    def __init__(self, failures: list[CheckoutFailure]) -> None:
-        super().__init__("; ".join(failure.message for failure in failures))
-        self.failures = failures
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from app.graphql.columns import reads
 from resolvers import accounts, reviews
 from resolvers import addresses as mailing
 from resolvers.orders import customer_orders
+from schema import payloads
 from schema.catalog import Review
 from schema.fields import relation
 from schema.lazy import LazyFields, lazy_fields
+from schema.payloads import error_fields
 from schema.relay import Connection, Node, connection, connection_from, node_type
 from schema.rows import row_readers, utc
 
@@ -182,9 +184,6 @@ class AccountErrorCode(Enum):
     )
 
 
-_CODES = frozenset(code.value for code in AccountErrorCode)
-
-
 @strawberry.type(description="Why an account operation failed, and which input it is about.")
 class AccountError:
     field: list[str] | None = strawberry.field(
@@ -199,11 +198,8 @@ class AccountError:
     @classmethod
     def from_failure(cls, failure: DomainError) -> AccountError:
         """The payload error of an expected failure."""
-        field = failure.field
-        path = [field] if isinstance(field, str) else (list(field) if field else None)
-        code = AccountErrorCode(failure.code if failure.code in _CODES else "INVALID")
-        retry_after = getattr(failure, "retry_after", None)
-        return cls(field=path, message=failure.message, code=code, retry_after=retry_after)
+        fields = error_fields(failure, AccountErrorCode, AccountErrorCode.INVALID)
+        return cls(**fields, retry_after=getattr(failure, "retry_after", None))
 
 
 @strawberry.input(description="A new customer account.")
@@ -275,14 +271,8 @@ class CustomerResetPasswordPayload:
 async def payload_of(
     payload: Callable[..., P], work: Awaitable[Any], present: Callable[[Any], Awaitable[dict[str, Any]]]
 ) -> P:
-    """Run a use case; its result as the payload's fields, or its expected failure as the payload's errors."""
-    try:
-        result = await work
-    except accounts.AccountFailure as failure:
-        return payload(errors=[AccountError.from_failure(failure)])
-    except accounts.AccountFailures as failures:
-        return payload(errors=[AccountError.from_failure(failure) for failure in failures.failures])
-    return payload(**await present(result))
+    """Run an account use case; its result as the payload's fields, or its failures as AccountErrors."""
+    return await payloads.payload_of(payload, work, present, AccountError.from_failure, accounts.AccountFailure)
 
 
 async def _nothing(_result: Any) -> dict[str, Any]:

@@ -12,12 +12,14 @@ import strawberry
 from strawberry import Info
 
 from app.db.pagination import PageArgs
+from app.errors import DomainError
 from app.graphql.columns import reads
 from resolvers import cart as carts
 from schema.accounts import Customer
 from schema.catalog import Money, ProductVariant
 from schema.fields import relation
 from schema.lazy import LazyFields, Readers, lazy_fields
+from schema.payloads import error_fields, payload_of
 from schema.relay import Connection, connection, connection_from
 from schema.rows import utc
 
@@ -154,9 +156,6 @@ class CartErrorCode(Enum):
     INVALID = strawberry.enum_value("INVALID", description="A field of the input is not valid.")
 
 
-_CODES = frozenset(code.value for code in CartErrorCode)
-
-
 @strawberry.type(description="Why a cart operation failed, and which input it is about.")
 class CartError:
     field: list[str] | None = strawberry.field(
@@ -166,15 +165,9 @@ class CartError:
     code: CartErrorCode = strawberry.field(description="What went wrong, for programs.")
 
     @classmethod
-    def from_failure(cls, failure: carts.CartFailure) -> CartError:
+    def from_failure(cls, failure: DomainError) -> CartError:
         """The payload error of an expected failure."""
-        field = failure.field
-        path = [field] if isinstance(field, str) else (list(field) if field else None)
-        return cls(
-            field=path,
-            message=failure.message,
-            code=CartErrorCode(failure.code if failure.code in _CODES else "INVALID"),
-        )
+        return cls(**error_fields(failure, CartErrorCode, CartErrorCode.INVALID))
 
 
 @strawberry.input(description="A variant to put in a cart, and how many.")
@@ -211,13 +204,11 @@ def _lines(inputs: list[CartLineInput]) -> list[carts.LineInput]:
 
 
 async def _cart_payload(work: Any) -> CartPayload:
-    try:
-        row = await work
-    except carts.CartFailure as failure:
-        return CartPayload(errors=[CartError.from_failure(failure)])
-    except carts.CartFailures as failures:
-        return CartPayload(errors=[CartError.from_failure(failure) for failure in failures.failures])
-    return CartPayload(cart=Cart.from_row(row))
+    return await payload_of(CartPayload, work, _cart_fields, CartError.from_failure, carts.CartFailure)
+
+
+async def _cart_fields(row: Any) -> dict[str, Any]:
+    return {"cart": Cart.from_row(row)}
 
 
 _CART_ID = Annotated[strawberry.ID, strawberry.argument(description="The cart's ID.")]

@@ -12,6 +12,7 @@ import strawberry
 from strawberry import Info
 
 from app.db.pagination import PageArgs
+from app.errors import DomainError
 from app.graphql.columns import reads
 from app.orders.loaders import OrderByIdLoader
 from resolvers import checkout, orders
@@ -19,6 +20,7 @@ from schema.addresses import MailingAddressInput
 from schema.catalog import Money, ProductVariant
 from schema.fields import relation
 from schema.lazy import LazyFields, Readers, lazy_fields
+from schema.payloads import error_fields, payload_of
 from schema.relay import Connection, Node, connection, connection_from, node_type
 from schema.rows import row_readers, utc
 
@@ -172,9 +174,6 @@ class CheckoutErrorCode(Enum):
     )
 
 
-_CODES = frozenset(code.value for code in CheckoutErrorCode)
-
-
 @strawberry.type(description="Why checkout failed, and which input (or which cart lines) it is about.")
 class CheckoutError:
     field: list[str] | None = strawberry.field(description="The input path at fault, or the IDs of the lines.")
@@ -182,12 +181,9 @@ class CheckoutError:
     code: CheckoutErrorCode = strawberry.field(description="What went wrong, for programs.")
 
     @classmethod
-    def from_failure(cls, failure: checkout.CheckoutFailure) -> CheckoutError:
+    def from_failure(cls, failure: DomainError) -> CheckoutError:
         """The payload error of an expected failure."""
-        field = failure.field
-        path = [field] if isinstance(field, str) else (list(field) if field else None)
-        code = CheckoutErrorCode(failure.code if failure.code in _CODES else "INVALID")
-        return cls(field=path, message=failure.message, code=code)
+        return cls(**error_fields(failure, CheckoutErrorCode, CheckoutErrorCode.INVALID))
 
 
 @strawberry.input(description="How to pay.")
@@ -250,13 +246,10 @@ class OrdersMutation:
             provider=input.payment.provider,
             token=input.payment.token,
         )
-        try:
-            done = await checkout.checkout_complete(info.context, request)
-        except checkout.CheckoutFailure as failure:
-            return CheckoutPayload(errors=[CheckoutError.from_failure(failure)])
-        except checkout.CheckoutFailures as failures:
-            return CheckoutPayload(errors=[CheckoutError.from_failure(f) for f in failures.failures])
-        return CheckoutPayload(order=Order.from_row(done.order), access_token=done.access_token)
+        work = checkout.checkout_complete(info.context, request)
+        return await payload_of(
+            CheckoutPayload, work, _checkout_fields, CheckoutError.from_failure, checkout.CheckoutFailure
+        )
 
 
 @strawberry.enum(description="Why an order change failed.")
@@ -274,6 +267,11 @@ class OrderError:
     message: str = strawberry.field(description="What went wrong, for people.")
     code: OrderErrorCode = strawberry.field(description="What went wrong, for programs.")
 
+    @classmethod
+    def from_failure(cls, failure: DomainError) -> OrderError:
+        """The payload error of an expected failure."""
+        return cls(**error_fields(failure, OrderErrorCode, OrderErrorCode.INVALID_TRANSITION))
+
 
 @strawberry.type(description="The result of an order change.")
 class OrderPayload:
@@ -282,14 +280,15 @@ class OrderPayload:
 
 
 async def _order_payload(work: Any) -> OrderPayload:
-    try:
-        row = await work
-    except orders.OrderFailure as failure:
-        field = list(failure.field) if failure.field and not isinstance(failure.field, str) else None
-        return OrderPayload(
-            errors=[OrderError(field=field, message=failure.message, code=OrderErrorCode(failure.code))]
-        )
-    return OrderPayload(order=Order.from_row(row))
+    return await payload_of(OrderPayload, work, _order_fields, OrderError.from_failure, orders.OrderFailure)
+
+
+async def _order_fields(row: Any) -> dict[str, Any]:
+    return {"order": Order.from_row(row)}
+
+
+async def _checkout_fields(done: checkout.Checkout) -> dict[str, Any]:
+    return {"order": Order.from_row(done.order), "access_token": done.access_token}
 
 
 @strawberry.type
