@@ -144,3 +144,24 @@ def sqlite_only(backend: str) -> Iterator[None]:
     if backend != "sqlite":
         pytest.skip("this behaviour is specific to SQLite")
     yield
+
+
+@asynccontextmanager
+async def seeded_database(
+    backend: str, tmp_dir: Path, *, products: int, seed: int, stock: int | None = None
+) -> AsyncIterator[str]:
+    """A fresh, migrated database with a seeded catalog for a test module that writes; with `stock`, every
+    variant holds that many, so the module's tests choose when one runs out."""
+    async with fresh_database(backend, tmp_dir) as url:
+        migrate.upgrade(url)
+        engine = create_async_engine(url)
+        try:
+            await seed_catalog(engine, products=products, seed=seed)
+            if stock is not None:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text("UPDATE product_variants SET stock_quantity = :stock"), {"stock": stock}
+                    )
+        finally:
+            await engine.dispose()
+        yield url

@@ -11,15 +11,12 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cart.models import Cart, CartLine
 from app.catalog.models import Product, ProductVariant
-from app.catalog.seed import seed_catalog
-from app.db import migrate
 from app.db.ids import decode_global_id, encode_global_id
 from app.settings import Secret
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import LOGIN, PASSWORD, Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.test_accounts import _rows, _run
 
@@ -42,15 +39,9 @@ READ = f"query($id: ID!) {{ cart(id: $id) {{ {CART_FIELDS} }} }}"
 
 @pytest.fixture(scope="module")
 async def cart_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with fresh_database(backend, tmp_path_factory.mktemp(f"cart-{backend}")) as url:
-        migrate.upgrade(url)
-        engine = create_async_engine(url)
-        try:
-            await seed_catalog(engine, products=60, seed=9)
-        finally:
-            await engine.dispose()
-        # plenty of stock everywhere, so tests choose when a variant runs out
-        await _run(url, update(ProductVariant.__table__).values(stock_quantity=500))
+    # plenty of stock everywhere, so tests choose when a variant runs out
+    folder = tmp_path_factory.mktemp(f"cart-{backend}")
+    async with seeded_database(backend, folder, products=60, seed=9, stock=500) as url:
         yield url
 
 

@@ -12,17 +12,14 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.models import Customer
 from app.cart.models import Cart
 from app.catalog.models import Product, ProductVariant
-from app.catalog.seed import seed_catalog
-from app.db import migrate
 from app.db.ids import encode_global_id
 from app.orders.models import Order, OrderLine
 from app.settings import Secret
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.test_accounts import _rows, _run
 
@@ -49,14 +46,8 @@ BY_TOKEN = "query($token: String!) { orderByToken(token: $token) { id status } }
 
 @pytest.fixture(scope="module")
 async def shop_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with fresh_database(backend, tmp_path_factory.mktemp(f"checkout-{backend}")) as url:
-        migrate.upgrade(url)
-        engine = create_async_engine(url)
-        try:
-            await seed_catalog(engine, products=40, seed=13)
-        finally:
-            await engine.dispose()
-        await _run(url, update(ProductVariant.__table__).values(stock_quantity=1000))
+    folder = tmp_path_factory.mktemp(f"checkout-{backend}")
+    async with seeded_database(backend, folder, products=40, seed=13, stock=1000) as url:
         yield url
 
 

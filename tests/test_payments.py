@@ -13,16 +13,12 @@ from dataclasses import replace
 import orjson
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.catalog.models import ProductVariant
-from app.catalog.seed import seed_catalog
-from app.db import migrate
 from app.db.ids import decode_global_id
 from app.orders.models import Order
 from app.orders.payments import sign_test_event
 from app.settings import Secret
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import Client, Running, running
 from tests.test_accounts import _rows, _run
 from tests.test_checkout import CHECKOUT, _cart, _checkout, _fresh_variants, _stock
@@ -33,14 +29,8 @@ SECRET = "whsec_for_tests"
 @pytest.fixture(scope="module")
 async def shop_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A migrated catalog with stock everywhere, for this module's orders."""
-    async with fresh_database(backend, tmp_path_factory.mktemp(f"payments-{backend}")) as url:
-        migrate.upgrade(url)
-        engine = create_async_engine(url)
-        try:
-            await seed_catalog(engine, products=20, seed=17)
-        finally:
-            await engine.dispose()
-        await _run(url, update(ProductVariant.__table__).values(stock_quantity=1000))
+    folder = tmp_path_factory.mktemp(f"payments-{backend}")
+    async with seeded_database(backend, folder, products=20, seed=17, stock=1000) as url:
         yield url
 
 

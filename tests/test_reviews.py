@@ -9,14 +9,11 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.catalog.models import Product, Review
-from app.catalog.seed import seed_catalog
-from app.db import migrate
 from app.db.ids import encode_global_id
 from app.settings import Secret
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.test_accounts import _rows, _run
 
@@ -32,13 +29,8 @@ MINE = """{ viewer { reviews(first: 20) { nodes { product { title featuredImage 
 
 @pytest.fixture(scope="module")
 async def reviews_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with fresh_database(backend, tmp_path_factory.mktemp(f"reviews-{backend}")) as url:
-        migrate.upgrade(url)
-        engine = create_async_engine(url)
-        try:
-            await seed_catalog(engine, products=40, seed=3)
-        finally:
-            await engine.dispose()
+    folder = tmp_path_factory.mktemp(f"reviews-{backend}")
+    async with seeded_database(backend, folder, products=40, seed=3) as url:
         yield url
 
 

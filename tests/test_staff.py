@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts.models import Customer
 from app.catalog.models import Category, Product, ProductVariant
-from app.catalog.seed import seed_catalog
-from app.db import migrate
 from app.db.ids import encode_global_id
 from app.settings import Secret
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.test_accounts import _rows
 
@@ -52,13 +49,8 @@ ADJUST = """mutation($id: ID!, $delta: Int!) {
 
 @pytest.fixture(scope="module")
 async def staff_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with fresh_database(backend, tmp_path_factory.mktemp(f"staff-{backend}")) as url:
-        migrate.upgrade(url)
-        engine = create_async_engine(url)
-        try:
-            await seed_catalog(engine, products=10, seed=5)
-        finally:
-            await engine.dispose()
+    folder = tmp_path_factory.mktemp(f"staff-{backend}")
+    async with seeded_database(backend, folder, products=10, seed=5) as url:
         yield url
 
 
