@@ -28,7 +28,7 @@ from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.observability import configure_logging
-from app.orders.payments import WebhookRefused, provider_named
+from app.orders.payments import PaymentProviders, WebhookRefused
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
 from app.web.metrics import Metrics
@@ -51,9 +51,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     background = create_engine(replace(settings, db_pool_size=2, db_max_overflow=0))
     revocations = Revocations(background)
     accounts = AccountServices.for_settings(settings, revocations)
+    payments = PaymentProviders.for_settings(settings)
     pipeline = Pipeline(
         build_schema(),
-        request_context(settings, engine, accounts),
+        request_context(settings, engine, accounts, payments),
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )
@@ -84,12 +85,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await sweeper
             await revocations.stop()
             await accounts.close()
+            await payments.close()
             await engine.dispose()
             await background.dispose()
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-        Route("/webhooks/payments/{provider}", _payment_webhook(settings, engine), methods=["POST"]),
+        Route("/webhooks/payments/{provider}", _payment_webhook(payments, engine), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -114,9 +116,15 @@ class _Wrap:
         await self.app(scope, receive, send)
 
 
-def request_context(settings: Settings, engine: Any, accounts: AccountServices | None = None) -> ContextFactory:
+def request_context(
+    settings: Settings,
+    engine: Any,
+    accounts: AccountServices | None = None,
+    payments: PaymentProviders | None = None,
+) -> ContextFactory:
     """The pipeline's context factory: a request's database handle, fresh loaders, its viewer, and the cookies
     its resolvers set (handed on by the HTTP transport through the request's state)."""
+    payments = payments if payments is not None else PaymentProviders.for_settings(settings)
 
     @asynccontextmanager
     async def context_for(request: Any, viewer: Any) -> AsyncIterator[Context]:
@@ -124,6 +132,7 @@ def request_context(settings: Settings, engine: Any, accounts: AccountServices |
             context = Context.for_request(settings, db, request=request, request_id=current_request_id())
             context.viewer = viewer
             context.accounts = accounts
+            context.payments = payments
             cookies = getattr(getattr(request, "state", None), "response_cookies", None)
             if cookies is not None:
                 context.response_cookies = cookies
@@ -138,26 +147,26 @@ def request_context(settings: Settings, engine: Any, accounts: AccountServices |
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 
-def _payment_webhook(settings: Settings, engine: Any) -> Any:
+def _payment_webhook(payments: PaymentProviders, engine: Any) -> Any:
     """POST /webhooks/payments/{provider}: a provider's signed event, applied once (400 when not genuine)."""
     from resolvers.payments import handle_payment_event
 
     async def webhook(request: Request) -> Response:
-        provider = provider_named(request.path_params["provider"], settings.environment)
+        provider = payments.named(request.path_params["provider"])
         if provider is None:
             return JSONResponse({"error": "unknown payment provider"}, status_code=404)
-        if settings.payment_webhook_secret is None:
-            return JSONResponse({"error": "PAYMENT_WEBHOOK_SECRET is not set"}, status_code=503)
+        if not provider.webhooks_configured:
+            return JSONResponse({"error": f"the {provider.name} provider has no webhook secret"}, status_code=503)
         body = await request.body()
         if len(body) > MAX_WEBHOOK_BYTES:
             return JSONResponse({"error": "the event is too large"}, status_code=413)
         try:
-            event = provider.verify_webhook(
-                body, dict(request.headers), settings.payment_webhook_secret.reveal(), time.time()
-            )
+            event = provider.verify_webhook(body, dict(request.headers), time.time())
         except WebhookRefused as refused:
             log.warning("refused a %s payment webhook: %s", provider.name, refused)
             return JSONResponse({"error": str(refused)}, status_code=400)
+        if event is None:  # genuine, but of a kind no order waits for: acknowledged, so it is not resent
+            return JSONResponse({"received": True, "outcome": "ignored"})
         async with request_database(engine) as db:
             outcome = await handle_payment_event(db, provider.name, event, utcnow())
         return JSONResponse({"received": True, "outcome": outcome})

@@ -58,6 +58,8 @@ class Context:
     columns: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     # the process's account services (app.accounts.services.AccountServices), from the composition root
     accounts: Any = None
+    # the process's payment providers (app.orders.payments.PaymentProviders), from the composition root
+    payments: Any = None
     response_cookies: ResponseCookies = field(default_factory=ResponseCookies)
 
     def columns_of(self, type_name: str) -> frozenset[str] | None:

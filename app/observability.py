@@ -9,9 +9,10 @@ from app.web.request_id import current_request_id
 __all__ = ["configure_logging"]
 
 # Libraries whose DEBUG lines carry values: aiosqlite logs every statement with its parameters (password
-# hashes, token digests), aiosmtplib the mail it sends (reset links). They never log below INFO, even
+# hashes, token digests), aiosmtplib the mail it sends (reset links), stripe the bodies of its API answers
+# (client secrets). They never log below INFO, even
 # with LOG_LEVEL=DEBUG.
-VALUE_LOGGING_LIBRARIES = ("aiosqlite", "aiosmtplib")
+VALUE_LOGGING_LIBRARIES = ("aiosqlite", "aiosmtplib", "stripe")
 
 
 class _RequestIdFilter(logging.Filter):

@@ -77,6 +77,9 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    stripe_secret_key: Secret | None = None  # enables the `stripe` payment provider
+    stripe_webhook_secret: Secret | None = None  # the webhook endpoint's signing secret (whsec_...)
+    stripe_api_base: str = "https://api.stripe.com"  # another base only for a local stub or a proxy
 
     def __post_init__(self) -> None:
         _check_choice("STOREFRONT_ENV", self.environment, ENVIRONMENTS)
@@ -90,6 +93,10 @@ class Settings:
             raise SettingsError("PASSWORD_RESET_URL must contain {token}, where the reset token goes")
         if self.smtp_url is not None and not self.smtp_url.reveal().startswith(("smtp://", "smtps://")):
             raise SettingsError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+        if not self.stripe_api_base.startswith(("https://", "http://")) or (
+            self.environment == "production" and not self.stripe_api_base.startswith("https://")
+        ):
+            raise SettingsError("STRIPE_API_BASE must be an https:// URL (http:// only outside production)")
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
             raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
 
@@ -170,4 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_reset_url=env.get("PASSWORD_RESET_URL") or Settings.password_reset_url,
         payment_webhook_secret=Secret(env["PAYMENT_WEBHOOK_SECRET"]) if env.get("PAYMENT_WEBHOOK_SECRET") else None,
         payment_timeout_seconds=_int(env, "PAYMENT_TIMEOUT", 1800, minimum=1),
+        stripe_secret_key=Secret(env["STRIPE_SECRET_KEY"]) if env.get("STRIPE_SECRET_KEY") else None,
+        stripe_webhook_secret=Secret(env["STRIPE_WEBHOOK_SECRET"]) if env.get("STRIPE_WEBHOOK_SECRET") else None,
+        stripe_api_base=(env.get("STRIPE_API_BASE") or Settings.stripe_api_base).rstrip("/"),
     )

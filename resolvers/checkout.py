@@ -6,6 +6,12 @@ stock is taken by a conditional UPDATE that never goes below zero; if any line l
 is declined, the transaction rolls back and nothing changes. The order's idempotency key is unique in the
 database, so the same key on two carts at once cannot make two orders.
 
+A provider behind the network (`reserves_first`: stripe) is asked only after that transaction commits the
+order as PAYMENT_PENDING with its stock taken, so no row stays locked while the gateway answers and a crash
+between the two leaves an order the sweeper cancels at PAYMENT_TIMEOUT. If the provider cannot be reached,
+the client retries with the same key and the provider is asked again under the order's idempotency key; if
+it refuses the payment outright, the order is undone (stock returned, cart reopened).
+
 The guest's access token is derived from the key (HMAC with SECRET_KEY), so every retry of one checkout
 gets the same answer; only its digest is stored.
 """
@@ -26,7 +32,7 @@ from app.context import Context
 from app.db.base import utcnow
 from app.errors import DomainError, DomainErrors
 from app.orders import sql
-from app.orders.payments import PaymentProvider, provider_named
+from app.orders.payments import PaymentProvider, PaymentUnavailable
 from resolvers.accounts import AccountFailures, normalise_email, valid_email
 from resolvers.addresses import AddressFields, clean_address
 from resolvers.cart import cart_token, line_id_of
@@ -70,10 +76,12 @@ class CheckoutRequest:
 
 @dataclass(frozen=True)
 class Checkout:
-    """The order a checkout made (or found again) and the guest's access token to it."""
+    """The order a checkout made (or found again), the guest's access token to it, and, for a provider the
+    client confirms with, the payment's client secret."""
 
     order: Any
     access_token: str
+    client_secret: str | None = None
 
 
 def access_token(ctx: Context, idempotency_key: str, stored_digest: str | None = None) -> str:
@@ -115,7 +123,7 @@ def _checked(ctx: Context, request: CheckoutRequest) -> tuple[str, dict[str, str
         address = clean_address(request.shipping_address, creating=True, at=("input", "shippingAddress"))
     except AccountFailures as problems:
         failures += [CheckoutFailure("INVALID", p.message, tuple(p.field or ())) for p in problems.failures]
-    provider = provider_named(request.provider, ctx.settings.environment)
+    provider = ctx.payments.named(request.provider)
     if provider is None:
         failures.append(
             CheckoutFailure(
@@ -129,16 +137,29 @@ def _checked(ctx: Context, request: CheckoutRequest) -> tuple[str, dict[str, str
 
 
 async def checkout_complete(ctx: Context, request: CheckoutRequest) -> Checkout:
-    """Make the order of a cart: stock taken, prices copied, payment authorised, cart closed; or nothing."""
+    """Make the order of a cart: stock taken, prices copied, payment authorised, cart closed; or nothing.
+    With a provider behind the network, the order is committed first and the provider asked after."""
     email, address, provider = _checked(ctx, request)
     key = request.idempotency_key.strip()
+    order = await _reserve(ctx, request, key, email, address, provider)
+    done = Checkout(order, access_token(ctx, key, order.access_digest))
+    reserved_with = ctx.payments.named(order.payment_provider)
+    if order.status == "PAYMENT_PENDING" and reserved_with is not None and reserved_with.reserves_first:
+        return await _pay_reserved(ctx, done, reserved_with, request.token)
+    return done
+
+
+async def _reserve(
+    ctx: Context, request: CheckoutRequest, key: str, email: str, address: dict[str, str], provider: PaymentProvider
+) -> Any:
+    """The order of this key: made now in one transaction (the cart locked), or the one a retry made."""
     token = cart_token(request.cart_id)
     try:
         async with ctx.db.transaction():
             cart = await carts.lock_cart(ctx.db, token) if token is not None else None
             existing = await sql.order_by_key(ctx.db, key)
             if existing is not None:
-                return _again(ctx, existing, cart, key)
+                return _again(ctx, existing, cart)
             if cart is None or not _may_check_out(ctx, cart):
                 raise CheckoutFailure("NOT_FOUND", "No open cart of yours has this ID", ("input", "cartId"))
             order_id = await _order(
@@ -149,13 +170,11 @@ async def checkout_complete(ctx: Context, request: CheckoutRequest) -> Checkout:
         if existing is None:
             raise
         cart = await carts.cart_by_token(ctx.db, token) if token is not None else None
-        return _again(ctx, existing, cart, key)
-    order = await sql.order_by_key(ctx.db, key)
-    assert order is not None and order.id == order_id
-    return Checkout(order, access_token(ctx, key))
+        return _again(ctx, existing, cart)
+    return await sql.order_row(ctx.db, order_id)
 
 
-def _again(ctx: Context, existing: Any, cart: Any, key: str) -> Checkout:
+def _again(ctx: Context, existing: Any, cart: Any) -> Any:
     """A retry: the order this key made, for who may reach that cart."""
     viewer = ctx.viewer
     if cart is not None and cart.customer_id is not None and (viewer is None or viewer.customer_id != cart.customer_id):
@@ -164,7 +183,46 @@ def _again(ctx: Context, existing: Any, cart: Any, key: str) -> Checkout:
         raise CheckoutFailure(
             "IDEMPOTENCY_KEY_REUSED", "This idempotency key was used for another cart", ("input", "idempotencyKey")
         )
-    return Checkout(existing, access_token(ctx, key, existing.access_digest))
+    return existing
+
+
+async def _pay_reserved(ctx: Context, done: Checkout, provider: PaymentProvider, token: str) -> Checkout:
+    """Ask a network provider for the committed order's payment. Its idempotency key is the order's, so
+    every retry of the checkout gets the same payment (and the same client secret) back."""
+    order = done.order
+    try:
+        result = await provider.authorize(order.total, order.currency_code, token, order.idempotency_key)
+    except PaymentUnavailable:
+        raise CheckoutFailure(
+            "PAYMENT_UNAVAILABLE",
+            "The payment provider could not be reached and nothing was charged; retry with the same idempotency key",
+            ("input", "payment"),
+        ) from None
+    now = utcnow()
+    if result.outcome == "declined":
+        async with ctx.db.transaction():
+            await _forget(ctx, order, now)
+        raise CheckoutFailure("PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment"))
+    async with ctx.db.transaction():
+        await sql.set_order(ctx.db, order.id, payment_reference=result.reference)
+        if result.outcome == "succeeded" and await sql.move_status(ctx.db, order.id, ("PAYMENT_PENDING",), "PAID", now):
+            await sql.set_order(ctx.db, order.id, processed_at=now)
+    order = await sql.order_row(ctx.db, order.id)
+    return Checkout(order, done.access_token, result.client_secret)
+
+
+async def _forget(ctx: Context, order: Any, now: Any) -> None:
+    """Undo a reserved order whose payment was refused outright, as if the checkout never happened: stock
+    returned (once: only the move out of PAYMENT_PENDING that happens does it), order removed, cart open."""
+    if not await sql.move_status(ctx.db, order.id, ("PAYMENT_PENDING",), "CANCELLED", now):
+        return
+    await sql.return_stock(ctx.db, order.id)
+    await sql.delete_order(ctx.db, order.id)
+    try:
+        async with ctx.db.transaction():  # a savepoint: the customer may have opened another cart meanwhile
+            await carts.set_cart(ctx.db, order.cart_id, status="OPEN", updated_at=now)
+    except IntegrityError:
+        pass
 
 
 def _may_check_out(ctx: Context, cart: Any) -> bool:
@@ -214,17 +272,20 @@ async def _order(
         },
     )
     await _take_stock(ctx, lines)
-    result = await provider.authorize(subtotal, ctx.settings.currency_code, token, key)
-    if result.outcome == "declined":
-        raise CheckoutFailure("PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment"))
     await sql.insert_lines(ctx.db, [_line(order_id, line) for line in lines])
     await sql.add_status(ctx.db, order_id, "PAYMENT_PENDING", now)
-    if result.outcome == "succeeded":
-        await sql.set_order(ctx.db, order_id, status="PAID", processed_at=now, payment_reference=result.reference)
-        await sql.add_status(ctx.db, order_id, "PAID", now)
-    else:
-        await sql.set_order(ctx.db, order_id, payment_reference=result.reference)
     await carts.set_cart(ctx.db, cart.id, status="CLOSED", updated_at=now)
+    if not provider.reserves_first:  # offline: its answer is part of the transaction
+        result = await provider.authorize(subtotal, ctx.settings.currency_code, token, key)
+        if result.outcome == "declined":
+            raise CheckoutFailure(
+                "PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment")
+            )
+        if result.outcome == "succeeded":
+            await sql.set_order(ctx.db, order_id, status="PAID", processed_at=now, payment_reference=result.reference)
+            await sql.add_status(ctx.db, order_id, "PAID", now)
+        else:
+            await sql.set_order(ctx.db, order_id, payment_reference=result.reference)
     return order_id
 
 

@@ -172,6 +172,10 @@ class CheckoutErrorCode(Enum):
     IDEMPOTENCY_KEY_REUSED = strawberry.enum_value(
         "IDEMPOTENCY_KEY_REUSED", description="The idempotency key was used for another cart."
     )
+    PAYMENT_UNAVAILABLE = strawberry.enum_value(
+        "PAYMENT_UNAVAILABLE",
+        description="The payment provider could not be reached; nothing was charged. Retry with the same key.",
+    )
 
 
 @strawberry.type(description="Why checkout failed, and which input (or which cart lines) it is about.")
@@ -188,8 +192,14 @@ class CheckoutError:
 
 @strawberry.input(description="How to pay.")
 class PaymentInput:
-    provider: str = strawberry.field(default="test", description='The payment provider: "test" (offline).')
-    token: str = strawberry.field(description="The client's payment token from the provider.")
+    provider: str = strawberry.field(
+        default="test", description='The payment provider: "test" (offline, not in production) or "stripe".'
+    )
+    token: str = strawberry.field(
+        default="",
+        description="The client's payment token: for test tok_visa, tok_declined or tok_async; for stripe "
+        "optionally a PaymentMethod ID (pm_...) to attach, the client confirming with `clientSecret`.",
+    )
 
 
 @strawberry.input(description="A checkout of a cart.")
@@ -208,6 +218,11 @@ class CheckoutPayload:
     order: Order | None = strawberry.field(default=None, description="The order made.")
     access_token: str | None = strawberry.field(
         default=None, description="Keep it: a guest reads the order with orderByToken(token:)."
+    )
+    client_secret: str | None = strawberry.field(
+        default=None,
+        description="For stripe, while the order awaits payment: the PaymentIntent's client secret, with which "
+        "the client confirms the payment (Stripe.js). Null for providers that need no confirmation.",
     )
     errors: list[CheckoutError] = strawberry.field(default_factory=list, description="Why it failed; empty on success.")
 
@@ -288,7 +303,7 @@ async def _order_fields(row: Any) -> dict[str, Any]:
 
 
 async def _checkout_fields(done: checkout.Checkout) -> dict[str, Any]:
-    return {"order": Order.from_row(done.order), "access_token": done.access_token}
+    return {"order": Order.from_row(done.order), "access_token": done.access_token, "client_secret": done.client_secret}
 
 
 @strawberry.type

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Select, Table, func, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 
 from app.cart import sql as carts
 from app.catalog import sql as catalog
@@ -21,6 +21,7 @@ __all__ = [
     "add_status",
     "checkout_lines",
     "decrement_stock",
+    "delete_order",
     "insert_lines",
     "insert_order",
     "line_counts",
@@ -185,6 +186,13 @@ async def return_stock(db: RequestDatabase, order_id: int) -> None:
             .where(variants.c.id == line.variant_id)
             .values(stock_quantity=variants.c.stock_quantity + line.quantity)
         )
+
+
+async def delete_order(db: RequestDatabase, order_id: int) -> None:
+    """Remove an order that never was (its payment refused before anything was charged), with its rows."""
+    await db.execute(delete(changes).where(changes.c.order_id == order_id))
+    await db.execute(delete(order_lines).where(order_lines.c.order_id == order_id))
+    await db.execute(delete(orders).where(orders.c.id == order_id))
 
 
 async def order_row(db: RequestDatabase, order_id: int) -> Any:

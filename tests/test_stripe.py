@@ -1,0 +1,336 @@
+"""The `stripe` payment provider against a local stub of Stripe's API, through the official `stripe` package:
+a PaymentIntent per order in minor units under the order's idempotency key, the order committed before the
+gateway is asked, Stripe-signed webhooks verified by `Webhook.construct_event`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from app.cart.models import Cart
+from app.orders.models import Order
+from app.orders.stripe_provider import minor_units
+from app.settings import Secret, Settings, SettingsError
+from tests.conftest import seeded_database, settings_for
+from tests.support.accounts import Client, Running, running
+from tests.support.stripe_stub import API_KEY, WEBHOOK_SECRET, StripeStub, stripe_event, stripe_signature, stripe_stub
+from tests.test_accounts import _rows
+from tests.test_checkout import ADDRESS, _cart, _fresh_variants, _stock
+
+CHECKOUT = """mutation($input: CheckoutInput!) { checkoutComplete(input: $input) {
+  order { id status subtotalPrice { amount } statusHistory { status } }
+  accessToken clientSecret errors { field message code } } }"""
+
+
+@pytest.fixture(scope="module")
+async def shop_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated catalog with stock everywhere, for this module's orders."""
+    folder = tmp_path_factory.mktemp(f"stripe-{backend}")
+    async with seeded_database(backend, folder, products=20, seed=23, stock=1000) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[tuple[StripeStub, str]]:
+    with stripe_stub() as started:
+        yield started
+
+
+def _settings(url: str, api_base: str) -> Settings:
+    return settings_for(
+        url,
+        secret_key=Secret("s" * 40),
+        stripe_secret_key=Secret(API_KEY),
+        stripe_webhook_secret=Secret(WEBHOOK_SECRET),
+        stripe_api_base=api_base,
+    )
+
+
+@pytest.fixture(scope="module")
+async def app(shop_url: str, stub: tuple[StripeStub, str]) -> AsyncIterator[Running]:
+    async with running(_settings(shop_url, stub[1])) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(app: Running, stub: tuple[StripeStub, str]) -> AsyncIterator[Client]:
+    stub[0].failures.clear()
+    stub[0].answering.set()
+    started = app.client()
+    yield started
+    await started.aclose()
+
+
+def _checkout(cart_id: str, key: str, token: str = "") -> dict:
+    payment = {"provider": "stripe", "token": token}
+    return {
+        "input": {
+            "cartId": cart_id,
+            "idempotencyKey": key,
+            "email": "ada@example.com",
+            "shippingAddress": ADDRESS,
+            "payment": payment,
+        }
+    }
+
+
+async def _order_row(url: str, key: str):
+    rows = await _rows(url, select(Order).where(Order.idempotency_key == key))
+    return rows[0] if rows else None
+
+
+async def _deliver(client: Client, body: bytes, signature: str | None = None):
+    headers = {"content-type": "application/json", "stripe-signature": signature or stripe_signature(body)}
+    return await client.http.post("/webhooks/payments/stripe", content=body, headers=headers)
+
+
+async def _pending(client: Client, url: str, stock: int = 10, quantity: int = 2) -> tuple[dict, int, str]:
+    [(pk, variant, _, _)] = await _fresh_variants(url, 1, stock=stock)
+    cart = await _cart(client, [(variant, quantity)])
+    key = uuid.uuid4().hex
+    payload = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    assert payload["errors"] == [], payload
+    return payload, pk, (await _order_row(url, key)).payment_reference
+
+
+def test_amounts_are_in_the_currencys_minor_units():
+    assert minor_units(Decimal("12.34"), "usd") == 1234
+    assert minor_units(Decimal("0.50"), "EUR") == 50
+    assert minor_units(Decimal("1234"), "JPY") == 1234
+    assert minor_units(Decimal("1.5"), "KWD") == 1500
+
+
+async def test_checkout_creates_one_payment_intent_in_minor_units_and_returns_its_client_secret(
+    client, shop_url, stub
+):
+    # given
+    fake, _ = stub
+    [(pk, variant, _, price)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 3)])
+    key = uuid.uuid4().hex
+    seen = len(fake.requests)
+    # when
+    payload = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    # then: the order waits for the client to confirm the intent, its stock already taken
+    assert payload["errors"] == []
+    assert payload["order"]["status"] == "PAYMENT_PENDING"
+    assert [change["status"] for change in payload["order"]["statusHistory"]] == ["PAYMENT_PENDING"]
+    [request] = fake.requests[seen:]
+    assert request["idempotency_key"] == f"storefront-order-{key}"
+    assert request["form"]["amount"] == str(int(price * 3 * 100))
+    assert request["form"]["currency"] == "usd"
+    assert request["form"]["metadata[idempotency_key]"] == key
+    intent = fake.intents[(await _order_row(shop_url, key)).payment_reference]
+    assert payload["clientSecret"] == intent["client_secret"]
+    assert await _stock(shop_url, pk) == 7
+
+
+async def test_a_retry_gets_the_same_order_and_client_secret_and_no_second_intent(client, shop_url, stub):
+    fake, _ = stub
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 1)])
+    key = uuid.uuid4().hex
+    first = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    intents = len(fake.intents)
+    again = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    assert again == first
+    assert len(fake.intents) == intents
+
+
+async def test_a_payment_method_token_is_attached_to_the_intent(client, shop_url, stub):
+    fake, _ = stub
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 1)])
+    seen = len(fake.requests)
+    payload = (await client.gql(CHECKOUT, _checkout(cart["id"], uuid.uuid4().hex, token="pm_card_visa")))["data"]
+    assert payload["checkoutComplete"]["errors"] == []
+    assert fake.requests[seen]["form"]["payment_method"] == "pm_card_visa"
+
+
+async def test_stripe_down_keeps_the_reserved_order_and_a_retry_with_the_key_pays_it(client, shop_url, stub):
+    # given: Stripe answers 500 to the first request and to both of the client library's retries
+    fake, _ = stub
+    [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 2)])
+    key = uuid.uuid4().hex
+    fake.failures.extend([500, 500, 500])
+    # when
+    failed = await client.post(CHECKOUT, _checkout(cart["id"], key))
+    # then: a clear error, not a 500; the order is reserved (stock held) with no payment yet
+    assert failed.status_code == 200
+    [error] = failed.json()["data"]["checkoutComplete"]["errors"]
+    assert (error["code"], error["field"]) == ("PAYMENT_UNAVAILABLE", ["input", "payment"])
+    order = await _order_row(shop_url, key)
+    assert (order.status, order.payment_reference, await _stock(shop_url, pk)) == ("PAYMENT_PENDING", None, 8)
+    # when: the retry the message asks for
+    again = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    # then: the same order, now with its intent
+    assert again["errors"] == []
+    assert again["clientSecret"].startswith((await _order_row(shop_url, key)).payment_reference + "_secret_")
+    assert len(await _rows(shop_url, select(Order.id).where(Order.idempotency_key == key))) == 1
+    assert await _stock(shop_url, pk) == 8
+
+
+async def test_a_transient_failure_is_retried_by_the_client_library_under_the_same_key(client, shop_url, stub):
+    fake, _ = stub
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 1)])
+    key = uuid.uuid4().hex
+    seen = len(fake.requests)
+    fake.failures.append(500)
+    payload = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    assert payload["errors"] == []
+    assert [r["idempotency_key"] for r in fake.requests[seen:]] == [f"storefront-order-{key}"] * 2
+
+
+@pytest.mark.parametrize("refusal", ["card", "unknown payment method"])
+async def test_a_payment_refused_outright_undoes_the_order(client, shop_url, stub, refusal):
+    # given
+    fake, _ = stub
+    [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 4)])
+    key = uuid.uuid4().hex
+    if refusal == "card":
+        fake.failures.append(402)
+    # when
+    payload = (await client.gql(CHECKOUT, _checkout(cart["id"], key, token="pm_unknown")))["data"]
+    # then: as if it never happened: no order, stock back, the cart open to check out again
+    [error] = payload["checkoutComplete"]["errors"]
+    assert error["code"] == "PAYMENT_DECLINED"
+    assert await _order_row(shop_url, key) is None
+    assert await _stock(shop_url, pk) == 10
+    retried = (await client.gql(CHECKOUT, _checkout(cart["id"], uuid.uuid4().hex)))["data"]["checkoutComplete"]
+    assert retried["errors"] == [] and retried["order"]["status"] == "PAYMENT_PENDING"
+
+
+async def test_no_lock_is_held_while_stripe_answers(client, shop_url, stub, app):
+    # given: Stripe is slow to create the intent
+    fake, _ = stub
+    [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    slow_cart = await _cart(client, [(variant, 1)])
+    other_cart = await _cart(client, [(variant, 1)])
+    fake.answering.clear()
+    try:
+        slow = asyncio.create_task(client.gql(CHECKOUT, _checkout(slow_cart["id"], uuid.uuid4().hex)))
+        while len(fake.requests) == 0 or not _waiting(fake):
+            await asyncio.sleep(0.01)
+        # when: another checkout of the same variant (offline provider) runs meanwhile
+        other = app.client()
+        body = await asyncio.wait_for(
+            other.gql(
+                CHECKOUT.replace("clientSecret", ""),
+                {"input": {**_checkout(other_cart["id"], uuid.uuid4().hex)["input"], "payment": {"token": "tok_visa"}}},
+            ),
+            timeout=10,
+        )
+        await other.aclose()
+        # then: it completed while the first still waits on Stripe, both orders' stock taken
+        assert body["data"]["checkoutComplete"]["errors"] == []
+        assert not slow.done()
+        assert await _stock(shop_url, pk) == 8
+    finally:
+        fake.answering.set()
+    assert (await slow)["data"]["checkoutComplete"]["errors"] == []
+
+
+def _waiting(fake: StripeStub) -> bool:
+    """True once a request reached the stub (it then waits for `answering`)."""
+    return not fake.answering.is_set() and bool(fake.requests)
+
+
+async def test_a_succeeded_event_pays_the_order_once_and_replays_change_nothing(client, shop_url):
+    _, pk, intent = await _pending(client, shop_url)
+    body = stripe_event("payment_intent.succeeded", intent, "evt_" + uuid.uuid4().hex)
+    first, again = await _deliver(client, body), await _deliver(client, body)
+    assert (first.status_code, first.json()["outcome"]) == (200, "applied")
+    assert again.json()["outcome"] == "duplicate"
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("PAID", 8)
+
+
+async def test_a_canceled_intent_cancels_the_order_and_returns_its_stock(client, shop_url):
+    _, pk, intent = await _pending(client, shop_url, stock=10, quantity=3)
+    response = await _deliver(client, stripe_event("payment_intent.canceled", intent))
+    assert response.json()["outcome"] == "applied"
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("CANCELLED", 10)
+    late = await _deliver(client, stripe_event("payment_intent.succeeded", intent))
+    assert late.json()["outcome"] == "ignored"
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("CANCELLED", 10)
+
+
+@pytest.mark.parametrize("kind", ["payment_intent.payment_failed", "charge.refunded", "payment_intent.created"])
+async def test_events_no_order_waits_for_are_acknowledged_and_change_nothing(client, shop_url, kind):
+    # a failed attempt leaves the intent open for another card: it does not cancel the order
+    _, pk, intent = await _pending(client, shop_url)
+    response = await _deliver(client, stripe_event(kind, intent))
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("PAYMENT_PENDING", 8)
+
+
+@pytest.mark.parametrize("case", ["bad signature", "old", "no header", "not json"])
+async def test_events_not_signed_by_stripe_now_are_refused_and_change_nothing(client, shop_url, case):
+    _, pk, intent = await _pending(client, shop_url)
+    body = stripe_event("payment_intent.canceled", intent)
+    if case == "bad signature":
+        response = await _deliver(client, body, stripe_signature(body, secret="whsec_someone_else"))
+    elif case == "old":
+        response = await _deliver(client, body, stripe_signature(body, at=time.time() - 301))
+    elif case == "no header":
+        response = await client.http.post("/webhooks/payments/stripe", content=body)
+    else:
+        response = await _deliver(client, b"not json")
+    assert response.status_code == 400
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("PAYMENT_PENDING", 8)
+
+
+async def test_twenty_concurrent_retries_make_one_order_one_intent_and_identical_payloads(shop_url, stub, backend):
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises the writers; the concurrency is PostgreSQL's")
+    fake, base = stub
+    fake.failures.clear()
+    settings = replace(_settings(shop_url, base), db_pool_size=12, db_max_overflow=0)
+    async with running(settings) as started:
+        client = started.client()
+        [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=50)
+        cart = await _cart(client, [(variant, 2)])
+        key = uuid.uuid4().hex
+        intents = len(fake.intents)
+        answers = await asyncio.gather(*(client.gql(CHECKOUT, _checkout(cart["id"], key)) for _ in range(20)))
+        await client.aclose()
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0]["data"]["checkoutComplete"]["errors"] == []
+    assert len(fake.intents) == intents + 1
+    assert len(await _rows(shop_url, select(Order.id).where(Order.idempotency_key == key))) == 1
+    assert await _stock(shop_url, pk) == 48
+    order = await _order_row(shop_url, key)
+    assert (await _rows(shop_url, select(Cart.status).where(Cart.id == order.cart_id)))[0].status == "CLOSED"
+
+
+async def _status(url: str, intent: str) -> str:
+    rows = await _rows(url, select(Order.status).where(Order.payment_reference == intent))
+    return str(rows[0].status)
+
+
+def test_stripe_is_there_only_with_its_key_and_talks_https_in_production():
+    with pytest.raises(SettingsError, match="STRIPE_API_BASE"):
+        Settings(stripe_api_base="ftp://stripe.example")
+    with pytest.raises(SettingsError, match="STRIPE_API_BASE"):
+        Settings(environment="production", secret_key=Secret("k" * 40), stripe_api_base="http://127.0.0.1:9")
+    Settings(environment="production", secret_key=Secret("k" * 40), stripe_secret_key=Secret(API_KEY))
+
+
+async def test_without_a_key_there_is_no_stripe_provider(shop_url):
+    async with running(settings_for(shop_url, secret_key=Secret("s" * 40))) as started:
+        client = started.client()
+        [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+        cart = await _cart(client, [(variant, 1)])
+        payload = (await client.gql(CHECKOUT, _checkout(cart["id"], uuid.uuid4().hex)))["data"]["checkoutComplete"]
+        assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INVALID", ["input", "payment", "provider"])]
+        assert (await client.http.post("/webhooks/payments/stripe", content=b"{}")).status_code == 404
+        await client.aclose()
