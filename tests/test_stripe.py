@@ -107,9 +107,7 @@ def test_amounts_are_in_the_currencys_minor_units():
     assert minor_units(Decimal("1.5"), "KWD") == 1500
 
 
-async def test_checkout_creates_one_payment_intent_in_minor_units_and_returns_its_client_secret(
-    client, shop_url, stub
-):
+async def test_checkout_creates_one_payment_intent_in_minor_units_and_returns_its_client_secret(client, shop_url, stub):
     # given
     fake, _ = stub
     [(pk, variant, _, price)] = await _fresh_variants(shop_url, 1, stock=10)
