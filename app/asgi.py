@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if accounts.mailer is None:
             log.warning("SMTP_URL is not set: password-recovery mail cannot be sent (customerRecover is UNAVAILABLE)")
         await revocations.start()
-        sweeper = asyncio.create_task(_sweep_unpaid_orders(settings, background), name="unpaid-orders")
+        sweeper = asyncio.create_task(_sweep_unpaid_orders(settings, background, payments), name="unpaid-orders")
         try:
             yield
         finally:
@@ -174,9 +174,10 @@ def _payment_webhook(payments: PaymentProviders, engine: Any) -> Any:
     return webhook
 
 
-async def _sweep_unpaid_orders(settings: Settings, engine: Any) -> None:
-    """Every few seconds, cancel the orders left unpaid past PAYMENT_TIMEOUT (safe with many instances)."""
-    from resolvers.payments import sweep_unpaid
+async def _sweep_unpaid_orders(settings: Settings, engine: Any, payments: PaymentProviders) -> None:
+    """Every few seconds, cancel the orders left unpaid past PAYMENT_TIMEOUT (safe with many instances),
+    then their payments at the provider."""
+    from resolvers.payments import cancel_payments, sweep_unpaid
 
     timeout = timedelta(seconds=settings.payment_timeout_seconds)
     while True:
@@ -185,7 +186,8 @@ async def _sweep_unpaid_orders(settings: Settings, engine: Any) -> None:
             async with request_database(engine) as db:
                 cancelled = await sweep_unpaid(db, timeout, utcnow())
             if cancelled:
-                log.info("cancelled %d orders left unpaid", cancelled)
+                log.info("cancelled %d orders left unpaid", len(cancelled))
+                await cancel_payments(payments, cancelled)
         except Exception as exc:  # the database is down: try again next time
             log.warning("could not sweep unpaid orders: %s", type(exc).__name__)
 

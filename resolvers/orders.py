@@ -3,6 +3,7 @@ lists and details of orders, each one statement per level."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.catalog.loaders import VariantByIdLoader
@@ -21,6 +22,7 @@ from app.orders.loaders import (
     StatusHistoryByOrderLoader,
 )
 from resolvers.checkout import access_digest
+from resolvers.payments import cancel_payments
 
 __all__ = [
     "OrderFailure",
@@ -34,6 +36,8 @@ __all__ = [
     "order_visible",
     "orders_history",
 ]
+
+log = logging.getLogger("storefront.orders")
 
 
 def order_visible(ctx: Context, row: Any) -> bool:
@@ -135,6 +139,8 @@ async def order_update_status(ctx: Context, id: str, status: str) -> Any:
     async with ctx.db.transaction():
         row = await _order_of(ctx, id)
         await _move(ctx, row, STAFF_MOVES.get(status, ()), status)
+    if status == "CANCELLED":
+        await _cancel_payment(ctx, row)
     return await _fresh(ctx, row.id)
 
 
@@ -151,6 +157,7 @@ async def order_cancel(ctx: Context, id: str) -> Any:
         else:  # as if it did not exist: another's order is not told apart from none
             raise OrderFailure("NOT_FOUND", "No order of yours has this ID", ("id",))
         await _move(ctx, row, allowed, "CANCELLED")
+    await _cancel_payment(ctx, row)
     return await _fresh(ctx, row.id)
 
 
@@ -162,6 +169,17 @@ async def _move(ctx: Context, row: Any, allowed_from: tuple[str, ...], to: str) 
         await sql.return_stock(ctx.db, row.id)
     elif to == "PAID":
         await sql.set_order(ctx.db, row.id, processed_at=now)
+
+
+async def _cancel_payment(ctx: Context, row: Any) -> None:
+    """After the cancellation commits: a payment still pending is cancelled at its provider, so it cannot
+    be paid later; one already made needs a refund, which is staff's to give."""
+    if row.status == "PAYMENT_PENDING":
+        await cancel_payments(ctx.payments, [row])
+        return
+    provider = ctx.payments.named(row.payment_provider)
+    if provider is not None and provider.reserves_first:
+        log.warning("order %s was cancelled after its payment %s: refund it", row.id, row.payment_reference)
 
 
 async def _fresh(ctx: Context, order_id: int) -> Any:

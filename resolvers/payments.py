@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from app.db.database import RequestDatabase
 from app.orders import sql
-from app.orders.payments import PaymentEvent
+from app.orders.payments import PaymentEvent, PaymentProviders
 
-__all__ = ["SWEEP_BATCH", "handle_payment_event", "sweep_unpaid"]
+__all__ = ["SWEEP_BATCH", "cancel_payments", "handle_payment_event", "sweep_unpaid"]
 
 SWEEP_BATCH = 100
 log = logging.getLogger("storefront.payments")
@@ -44,12 +45,22 @@ async def handle_payment_event(db: RequestDatabase, provider: str, event: Paymen
     return "applied" if moved else "ignored"
 
 
-async def sweep_unpaid(db: RequestDatabase, timeout: timedelta, now: datetime) -> int:
-    """Cancel the orders left PAYMENT_PENDING for longer than `timeout` and return their stock; how many."""
-    cancelled = 0
+async def sweep_unpaid(db: RequestDatabase, timeout: timedelta, now: datetime) -> list[Any]:
+    """Cancel the orders left PAYMENT_PENDING for longer than `timeout` and return their stock; the orders
+    cancelled (id, provider, payment reference), for their payments to be cancelled at the provider."""
+    cancelled = []
     async with db.transaction():
-        for order_id in await sql.overdue_pending(db, now - timeout, SWEEP_BATCH):
-            if await sql.move_status(db, order_id, ("PAYMENT_PENDING",), "CANCELLED", now):
-                await sql.return_stock(db, order_id)
-                cancelled += 1
+        for order in await sql.overdue_pending(db, now - timeout, SWEEP_BATCH):
+            if await sql.move_status(db, order.id, ("PAYMENT_PENDING",), "CANCELLED", now):
+                await sql.return_stock(db, order.id)
+                cancelled.append(order)
     return cancelled
+
+
+async def cancel_payments(payments: PaymentProviders, orders: list[Any]) -> None:
+    """After their orders are cancelled, cancel their payments at the provider, so none is paid later
+    (best effort: a payment that succeeds anyway is logged for a refund when its webhook arrives)."""
+    for order in orders:
+        provider = payments.named(order.payment_provider)
+        if provider is not None and order.payment_reference:
+            await provider.cancel(order.payment_reference)

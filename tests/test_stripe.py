@@ -19,10 +19,10 @@ from app.orders.models import Order
 from app.orders.stripe_provider import minor_units
 from app.settings import Secret, Settings, SettingsError
 from tests.conftest import seeded_database, settings_for
-from tests.support.accounts import Client, Running, running
+from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.support.stripe_stub import API_KEY, WEBHOOK_SECRET, StripeStub, stripe_event, stripe_signature, stripe_stub
 from tests.test_accounts import _rows
-from tests.test_checkout import ADDRESS, _cart, _fresh_variants, _stock
+from tests.test_checkout import ADDRESS, CANCEL, _cart, _fresh_variants, _stock
 
 CHECKOUT = """mutation($input: CheckoutInput!) { checkoutComplete(input: $input) {
   order { id status subtotalPrice { amount } statusHistory { status } }
@@ -308,6 +308,47 @@ async def test_twenty_concurrent_retries_make_one_order_one_intent_and_identical
     assert await _stock(shop_url, pk) == 48
     order = await _order_row(shop_url, key)
     assert (await _rows(shop_url, select(Cart.status).where(Cart.id == order.cart_id)))[0].status == "CLOSED"
+
+
+@pytest.mark.parametrize("at_stripe", ["open", "already paid"])
+async def test_the_sweeper_cancels_an_unpaid_order_and_then_its_intent(shop_url, stub, at_stripe):
+    # given: a pending order past a one-second payment timeout
+    fake, base = stub
+    async with running(replace(_settings(shop_url, base), sweep_interval_seconds=3600)) as maker:
+        client = maker.client()
+        _, pk, intent = await _pending(client, shop_url, stock=10, quantity=2)
+        await client.aclose()
+    if at_stripe == "already paid":  # its webhook not delivered yet
+        fake.intents[intent]["status"] = "succeeded"
+    # when
+    async with running(replace(_settings(shop_url, base), payment_timeout_seconds=1, sweep_interval_seconds=0.2)):
+        for _ in range(50):
+            if await _status(shop_url, intent) == "CANCELLED" and any(intent in r["path"] for r in fake.requests):
+                break
+            await asyncio.sleep(0.1)
+    # then: stock returned, and the intent cancelled at Stripe unless it was paid (then it stays as it is)
+    assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("CANCELLED", 10)
+    [cancel] = [r for r in fake.requests if r["path"] == f"/v1/payment_intents/{intent}/cancel"]
+    assert cancel["form"] == {"cancellation_reason": "abandoned"}
+    assert fake.intents[intent]["status"] == ("canceled" if at_stripe == "open" else "succeeded")
+
+
+async def test_a_customer_cancelling_a_pending_order_cancels_its_intent(client, shop_url, stub):
+    # given: a signed-in customer's order awaiting payment
+    fake, _ = stub
+    email = new_email()
+    await sign_up(client, email)
+    headers = bearer((await sign_in(client, email))["accessToken"])
+    [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 2)], headers=headers)
+    key = uuid.uuid4().hex
+    order = (await client.gql(CHECKOUT, _checkout(cart["id"], key), headers=headers))["data"]["checkoutComplete"]
+    intent = (await _order_row(shop_url, key)).payment_reference
+    # when
+    cancelled = await client.gql(CANCEL, {"id": order["order"]["id"]}, headers=headers)
+    # then
+    assert cancelled["data"]["orderCancel"] == {"order": {"status": "CANCELLED"}, "errors": []}
+    assert (fake.intents[intent]["status"], await _stock(shop_url, pk)) == ("canceled", 10)
 
 
 async def _status(url: str, intent: str) -> str:

@@ -85,6 +85,9 @@ class PaymentProvider(Protocol):
         """The event of a webhook request, None for a genuine event of a kind no order waits for;
         WebhookRefused when its signature or age is wrong."""
 
+    async def cancel(self, reference: str) -> None:
+        """Cancel a payment not yet made (its order was cancelled); failures are logged, not raised."""
+
     async def close(self) -> None:
         """Release the provider's connections."""
 
@@ -129,6 +132,9 @@ class TestProvider:
             return PaymentEvent(str(event["id"]), kind, str(event["data"]["reference"]))  # type: ignore[arg-type]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise WebhookRefused(f"not an event ({type(exc).__name__})") from None
+
+    async def cancel(self, reference: str) -> None:
+        """Nothing to cancel: the provider is offline."""
 
     async def close(self) -> None:
         """Nothing to release: the provider is offline."""

@@ -213,14 +213,14 @@ async def order_of_payment(db: RequestDatabase, provider: str, reference: str) -
     return rows[0] if rows else None
 
 
-async def overdue_pending(db: RequestDatabase, before: datetime, limit: int) -> list[int]:
-    """Orders still PAYMENT_PENDING that were made before `before`, locked, skipping those another sweeper
-    holds (PostgreSQL; SQLite serialises writers)."""
+async def overdue_pending(db: RequestDatabase, before: datetime, limit: int) -> list[Any]:
+    """Orders still PAYMENT_PENDING that were made before `before` (id, provider, payment reference), locked,
+    skipping those another sweeper holds (PostgreSQL; SQLite serialises writers)."""
     statement = (
-        select(orders.c.id)
+        select(orders.c.id, orders.c.payment_provider, orders.c.payment_reference)
         .where(orders.c.status == "PAYMENT_PENDING", orders.c.created_at < before)
         .order_by(orders.c.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [row.id for row in await db.fetch_all(statement)]
+    return list(await db.fetch_all(statement))

@@ -130,6 +130,14 @@ class StripeProvider:
             raise WebhookRefused("the event names no PaymentIntent") from None
         return PaymentEvent(str(event.id), kind, reference)  # type: ignore[arg-type]
 
+    async def cancel(self, reference: str) -> None:
+        """Cancel an order's PaymentIntent (abandoned), so the customer cannot pay it after its order was
+        cancelled. An intent already paid or cancelled stays as it is (logged)."""
+        try:
+            await self._client.v1.payment_intents.cancel_async(reference, {"cancellation_reason": "abandoned"})
+        except stripe.StripeError as failure:
+            log.warning("could not cancel stripe payment %s: %s (%s)", reference, type(failure).__name__, failure.code)
+
     async def close(self) -> None:
         """Close the HTTP connections to Stripe."""
         await self._http.close_async()

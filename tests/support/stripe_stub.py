@@ -48,7 +48,12 @@ class StripeStub:
 
     def app(self) -> Starlette:
         """The ASGI app serving /v1/payment_intents."""
-        return Starlette(routes=[Route("/v1/payment_intents", self._create, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/v1/payment_intents", self._create, methods=["POST"]),
+                Route("/v1/payment_intents/{intent}/cancel", self._cancel, methods=["POST"]),
+            ]
+        )
 
     async def _create(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
@@ -71,6 +76,19 @@ class StripeStub:
             if key:
                 self._by_key[key] = (body, response)
             return response
+
+    async def _cancel(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return _error(401, "invalid_request_error", "api_key_invalid", "Invalid API Key provided")
+        form = dict(parse_qsl((await request.body()).decode()))
+        self.requests.append({"path": request.url.path, "form": form, "idempotency_key": ""})
+        intent = self.intents.get(request.path_params["intent"])
+        if intent is None:
+            return _error(404, "invalid_request_error", "resource_missing", "No such payment_intent")
+        if intent["status"] in ("succeeded", "canceled"):
+            return _error(400, "invalid_request_error", "payment_intent_unexpected_state", "It cannot be canceled")
+        intent.update(status="canceled", cancellation_reason=form.get("cancellation_reason"))
+        return JSONResponse(intent)
 
     def _new_intent(self, form: dict[str, str]) -> Response:
         amount = int(form.get("amount", "0"))
