@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from app.accounts.authentication import Authenticator
 from app.accounts.revocations import Revocations
@@ -27,6 +27,11 @@ from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
+from app.graphql.sse import GraphQLSSE, wants_event_stream
+from app.graphql.websocket import GraphQLWebSocket, same_origin
+from app.live.brokers import LocalBroker, RedisBroker
+from app.live.hub import LiveHub
+from app.live.resources import EventResources
 from app.observability import configure_logging
 from app.orders.payments import PaymentProviders, WebhookRefused
 from app.runtime import tune_garbage_collector
@@ -52,18 +57,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     revocations = Revocations(background)
     accounts = AccountServices.for_settings(settings, revocations)
     payments = PaymentProviders.for_settings(settings)
+    metrics = Metrics()
+    live = LiveHub(
+        RedisBroker(settings.redis_url) if settings.redis_url else LocalBroker(),
+        lambda: EventResources(engine),
+        registry=metrics.registry,
+    )
     pipeline = Pipeline(
         build_schema(),
-        request_context(settings, engine, accounts, payments),
+        request_context(settings, engine, accounts, payments, live),
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )
     graphql = GraphQLHTTP(pipeline)
-    metrics = Metrics()
+    origin_allowed = _origins(settings)
+    events = GraphQLSSE(pipeline, origin_allowed=origin_allowed)
+    sockets = GraphQLWebSocket(pipeline, origin_allowed)
 
     async def graphql_endpoint(request: Request) -> Response:
         if settings.debug and wants_html(request):
             return playground_response()
+        if wants_event_stream(request):
+            return await events.handle(request)
         return await graphql.handle(request)
 
     async def readyz(_request: Request) -> Response:
@@ -76,13 +91,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if accounts.mailer is None:
             log.warning("SMTP_URL is not set: password-recovery mail cannot be sent (customerRecover is UNAVAILABLE)")
         await revocations.start()
-        sweeper = asyncio.create_task(_sweep_unpaid_orders(settings, background, payments), name="unpaid-orders")
+        await live.start()
+        sweeper = asyncio.create_task(_sweep_unpaid_orders(settings, background, payments, live), name="unpaid-orders")
         try:
             yield
         finally:
             sweeper.cancel()
             with suppress(asyncio.CancelledError):
                 await sweeper
+            await live.stop()
             await revocations.stop()
             await accounts.close()
             await payments.close()
@@ -91,7 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-        Route("/webhooks/payments/{provider}", _payment_webhook(payments, engine), methods=["POST"]),
+        WebSocketRoute("/graphql", sockets),
+        Route("/webhooks/payments/{provider}", _payment_webhook(payments, engine, live), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -101,9 +119,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.accounts = accounts
+    app.state.live = live
+    app.state.pipeline = pipeline
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _origins(settings: Settings) -> Any:
+    """Which browser origins may open a subscription: the app's own; in development, any (until the CORS
+    allow-list exists)."""
+    if settings.debug:
+        return lambda _origin, _headers: True
+    return same_origin
 
 
 class _Wrap:
@@ -121,6 +149,7 @@ def request_context(
     engine: Any,
     accounts: AccountServices | None = None,
     payments: PaymentProviders | None = None,
+    live: LiveHub | None = None,
 ) -> ContextFactory:
     """The pipeline's context factory: a request's database handle, fresh loaders, its viewer, and the cookies
     its resolvers set (handed on by the HTTP transport through the request's state)."""
@@ -133,6 +162,7 @@ def request_context(
             context.viewer = viewer
             context.accounts = accounts
             context.payments = payments
+            context.live = live
             cookies = getattr(getattr(request, "state", None), "response_cookies", None)
             if cookies is not None:
                 context.response_cookies = cookies
@@ -147,7 +177,7 @@ def request_context(
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 
-def _payment_webhook(payments: PaymentProviders, engine: Any) -> Any:
+def _payment_webhook(payments: PaymentProviders, engine: Any, live: LiveHub) -> Any:
     """POST /webhooks/payments/{provider}: a provider's signed event, applied once (400 when not genuine)."""
     from resolvers.payments import handle_payment_event
 
@@ -168,13 +198,13 @@ def _payment_webhook(payments: PaymentProviders, engine: Any) -> Any:
         if event is None:  # genuine, but of a kind no order waits for: acknowledged, so it is not resent
             return JSONResponse({"received": True, "outcome": "ignored"})
         async with request_database(engine) as db:
-            outcome = await handle_payment_event(db, provider.name, event, utcnow())
+            outcome = await handle_payment_event(db, provider.name, event, utcnow(), live)
         return JSONResponse({"received": True, "outcome": outcome})
 
     return webhook
 
 
-async def _sweep_unpaid_orders(settings: Settings, engine: Any, payments: PaymentProviders) -> None:
+async def _sweep_unpaid_orders(settings: Settings, engine: Any, payments: PaymentProviders, live: LiveHub) -> None:
     """Every few seconds, cancel the orders left unpaid past PAYMENT_TIMEOUT (safe with many instances),
     then their payments at the provider."""
     from resolvers.payments import cancel_payments, sweep_unpaid
@@ -184,7 +214,7 @@ async def _sweep_unpaid_orders(settings: Settings, engine: Any, payments: Paymen
         await asyncio.sleep(settings.sweep_interval_seconds)
         try:
             async with request_database(engine) as db:
-                cancelled = await sweep_unpaid(db, timeout, utcnow())
+                cancelled = await sweep_unpaid(db, timeout, utcnow(), live)
             if cancelled:
                 log.info("cancelled %d orders left unpaid", len(cancelled))
                 await cancel_payments(payments, cancelled)

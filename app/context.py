@@ -60,11 +60,18 @@ class Context:
     accounts: Any = None
     # the process's payment providers (app.orders.payments.PaymentProviders), from the composition root
     payments: Any = None
+    # the process's live-update hub (app.live.hub.LiveHub): subscriptions, and events published after commit
+    live: Any = None
     response_cookies: ResponseCookies = field(default_factory=ResponseCookies)
 
     def columns_of(self, type_name: str) -> frozenset[str] | None:
         """The columns of rows of this object type the document reads; None for every column."""
         return self.columns.get(type_name)
+
+    async def release_database(self) -> None:
+        """Return the request's connection to the pool until its next statement (a subscription, between
+        its events)."""
+        await self.db.release_connection()
 
     @property
     def request_cookies(self) -> Mapping[str, str]:

@@ -44,6 +44,9 @@ class Secret:
         return hash(self._value)
 
 
+STRIPE_KEY_DAYS = 1  # how long Stripe keeps an idempotency key
+
+
 def default_database_url() -> str:
     """The embedded SQLite database under ./var, used when DATABASE_URL is unset."""
     return f"sqlite+aiosqlite:///{Path('var') / 'storefront.db'}"
@@ -97,8 +100,24 @@ class Settings:
             self.environment == "production" and not self.stripe_api_base.startswith("https://")
         ):
             raise SettingsError("STRIPE_API_BASE must be an https:// URL (http:// only outside production)")
+        self._check_stripe()
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
             raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
+
+    def _check_stripe(self) -> None:
+        key = self.stripe_secret_key
+        if key is None:
+            return
+        if not key.reveal().startswith(("sk_", "rk_")):
+            raise SettingsError("STRIPE_SECRET_KEY must be a secret or restricted key (sk_... or rk_...)")
+        if self.environment == "production" and self.stripe_webhook_secret is None:
+            raise SettingsError(
+                "STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY: without webhooks no order is paid"
+            )
+        if self.payment_timeout_seconds > STRIPE_KEY_DAYS * 86400:
+            raise SettingsError(
+                "PAYMENT_TIMEOUT must be at most 86400 with stripe (Stripe keeps idempotency keys 24 hours)"
+            )
 
     @property
     def url(self) -> URL:

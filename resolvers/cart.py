@@ -25,6 +25,7 @@ from app.db.database import RequestDatabase
 from app.db.ids import pk_of
 from app.db.pagination import PageArgs, PageOfRows, validate_window
 from app.errors import DomainError, DomainErrors
+from resolvers import events
 from resolvers.emails import normalise_email, valid_email
 
 __all__ = [
@@ -225,8 +226,9 @@ async def _locked(ctx: Context, cart_id: str) -> Any:
 
 
 async def _changed(ctx: Context, row: Any) -> None:
-    """After a change: the cart's `updated_at` moves."""
+    """After a change: the cart's `updated_at` moves, and its subscribers hear of it."""
     await sql.set_cart(ctx.db, row.id, updated_at=utcnow())
+    events.publish_cart(ctx.db, ctx.live, row.id, row.token)
 
 
 def _forget(ctx: Context) -> None:
@@ -346,4 +348,6 @@ async def merge_guest_cart(ctx: Context, customer_id: int, cart_id: str) -> None
             if await _add(ctx.db, mine.id, wanted, cap=True):
                 await sql.set_cart(ctx.db, guest.id, status="MERGED", updated_at=utcnow())
                 await sql.set_cart(ctx.db, mine.id, updated_at=utcnow())
+                events.publish_cart(ctx.db, ctx.live, mine.id, mine.token)
+        events.publish_cart(ctx.db, ctx.live, guest.id, guest.token)
     _forget(ctx)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,8 @@ from app.context import Context
 from app.db.base import utcnow
 from app.errors import DomainError, DomainErrors
 from app.orders import sql
-from app.orders.payments import PaymentProvider, PaymentUnavailable
+from app.orders.payments import PaymentConflict, PaymentProvider, PaymentResult, PaymentUnavailable
+from resolvers import events
 from resolvers.accounts import AccountFailures, normalise_email, valid_email
 from resolvers.addresses import AddressFields, clean_address
 from resolvers.cart import cart_token, line_id_of
@@ -130,6 +132,8 @@ def _checked(ctx: Context, request: CheckoutRequest) -> tuple[str, dict[str, str
                 "INVALID", f"No payment provider {request.provider!r} here", ("input", "payment", "provider")
             )
         )
+    elif not provider.reserves_first and not request.token:
+        failures.append(CheckoutFailure("INVALID", "Give the payment token", ("input", "payment", "token")))
     if failures:
         raise CheckoutFailures(failures)
     assert provider is not None
@@ -159,7 +163,7 @@ async def _reserve(
             cart = await carts.lock_cart(ctx.db, token) if token is not None else None
             existing = await sql.order_by_key(ctx.db, key)
             if existing is not None:
-                return _again(ctx, existing, cart)
+                return _again(ctx, existing, cart, request.provider)
             if cart is None or not _may_check_out(ctx, cart):
                 raise CheckoutFailure("NOT_FOUND", "No open cart of yours has this ID", ("input", "cartId"))
             order_id = await _order(
@@ -170,45 +174,91 @@ async def _reserve(
         if existing is None:
             raise
         cart = await carts.cart_by_token(ctx.db, token) if token is not None else None
-        return _again(ctx, existing, cart)
+        return _again(ctx, existing, cart, request.provider)
     return await sql.order_row(ctx.db, order_id)
 
 
-def _again(ctx: Context, existing: Any, cart: Any) -> Any:
-    """A retry: the order this key made, for who may reach that cart."""
+def _again(ctx: Context, existing: Any, cart: Any, provider: str) -> Any:
+    """A retry: the order this key made, for who may reach that cart and that order."""
     viewer = ctx.viewer
-    if cart is not None and cart.customer_id is not None and (viewer is None or viewer.customer_id != cart.customer_id):
+    owner = existing.customer_id if existing.customer_id is not None else getattr(cart, "customer_id", None)
+    if owner is not None and (viewer is None or viewer.customer_id != owner):
         raise CheckoutFailure("NOT_FOUND", "No open cart of yours has this ID", ("input", "cartId"))
     if cart is None or existing.cart_id != cart.id:
         raise CheckoutFailure(
             "IDEMPOTENCY_KEY_REUSED", "This idempotency key was used for another cart", ("input", "idempotencyKey")
         )
+    if existing.payment_provider != provider:
+        raise CheckoutFailure(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This idempotency key was used with another payment provider",
+            ("input", "payment", "provider"),
+        )
     return existing
 
 
 async def _pay_reserved(ctx: Context, done: Checkout, provider: PaymentProvider, token: str) -> Checkout:
-    """Ask a network provider for the committed order's payment. Its idempotency key is the order's, so
-    every retry of the checkout gets the same payment (and the same client secret) back."""
+    """Ask a network provider for the committed order's payment, holding no pooled connection while it
+    answers. Its idempotency key is the order's (and the attempt's), so every retry of the checkout gets the
+    same payment and client secret back. What the provider made is kept only if the order, locked, still
+    waits for it; otherwise (cancelled or undone meanwhile) that payment is cancelled at the provider."""
     order = done.order
-    try:
-        result = await provider.authorize(order.total, order.currency_code, token, order.idempotency_key)
-    except PaymentUnavailable:
-        raise CheckoutFailure(
-            "PAYMENT_UNAVAILABLE",
-            "The payment provider could not be reached and nothing was charged; retry with the same idempotency key",
-            ("input", "payment"),
-        ) from None
-    now = utcnow()
-    if result.outcome == "declined":
-        async with ctx.db.transaction():
-            await _forget(ctx, order, now)
-        raise CheckoutFailure("PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment"))
+    await ctx.db.release_connection()
+    result = await _authorize(ctx, provider, order, token)
     async with ctx.db.transaction():
-        await sql.set_order(ctx.db, order.id, payment_reference=result.reference)
-        if result.outcome == "succeeded" and await sql.move_status(ctx.db, order.id, ("PAYMENT_PENDING",), "PAID", now):
-            await sql.set_order(ctx.db, order.id, processed_at=now)
-    order = await sql.order_row(ctx.db, order.id)
-    return Checkout(order, done.access_token, result.client_secret)
+        current = await sql.lock_order(ctx.db, order.id)
+        kept = await _settle(ctx, current, result, utcnow())
+    if result.outcome == "declined":
+        raise CheckoutFailure("PAYMENT_DECLINED", "The payment was declined; nothing was charged", ("input", "payment"))
+    if not kept:
+        if result.reference and (current is None or current.payment_reference != result.reference):
+            await provider.cancel(result.reference)
+        if current is None or current.status == "PAYMENT_PENDING":  # another attempt's payment was kept
+            raise _unavailable()
+        return Checkout(current, done.access_token)
+    return Checkout(await sql.order_row(ctx.db, order.id), done.access_token, result.client_secret)
+
+
+async def _authorize(ctx: Context, provider: PaymentProvider, order: Any, token: str) -> PaymentResult:
+    key = order.idempotency_key if order.payment_attempt == 0 else f"{order.idempotency_key}#{order.payment_attempt}"
+    try:
+        return await provider.authorize(order.total, order.currency_code, token, key)
+    except PaymentConflict:
+        raise CheckoutFailure(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This idempotency key was used with other payment details",
+            ("input", "payment", "token"),
+        ) from None
+    except PaymentUnavailable:
+        async with ctx.db.transaction():  # the provider may keep its failed answer under that key
+            await sql.next_payment_attempt(ctx.db, order.id, order.payment_attempt)
+        raise _unavailable() from None
+
+
+def _unavailable() -> CheckoutFailure:
+    return CheckoutFailure(
+        "PAYMENT_UNAVAILABLE",
+        "The payment provider could not be reached and nothing was charged; retry with the same idempotency key",
+        ("input", "payment"),
+    )
+
+
+async def _settle(ctx: Context, current: Any, result: PaymentResult, now: datetime) -> bool:
+    """Record the provider's answer on the locked order if it still waits for this payment: its reference,
+    and PAID if it succeeded; a refusal undoes an order nothing was ever made to pay. Whether it was kept."""
+    if current is None or current.status != "PAYMENT_PENDING":
+        return False
+    if current.payment_reference not in (None, result.reference):
+        return False
+    if result.outcome == "declined":
+        if current.payment_reference is None:
+            await _forget(ctx, current, now)
+        return False
+    await sql.set_order(ctx.db, current.id, payment_reference=result.reference)
+    if result.outcome == "succeeded" and await sql.move_status(ctx.db, current.id, ("PAYMENT_PENDING",), "PAID", now):
+        await sql.set_order(ctx.db, current.id, processed_at=now)
+        events.publish_order(ctx.db, ctx.live, current.id)
+    return True
 
 
 async def _forget(ctx: Context, order: Any, now: Any) -> None:
@@ -216,7 +266,7 @@ async def _forget(ctx: Context, order: Any, now: Any) -> None:
     returned (once: only the move out of PAYMENT_PENDING that happens does it), order removed, cart open."""
     if not await sql.move_status(ctx.db, order.id, ("PAYMENT_PENDING",), "CANCELLED", now):
         return
-    await sql.return_stock(ctx.db, order.id)
+    events.publish_stock_returned(ctx.db, ctx.live, await sql.return_stock(ctx.db, order.id))
     await sql.delete_order(ctx.db, order.id)
     try:
         async with ctx.db.transaction():  # a savepoint: the customer may have opened another cart meanwhile
@@ -275,6 +325,7 @@ async def _order(
     await sql.insert_lines(ctx.db, [_line(order_id, line) for line in lines])
     await sql.add_status(ctx.db, order_id, "PAYMENT_PENDING", now)
     await carts.set_cart(ctx.db, cart.id, status="CLOSED", updated_at=now)
+    events.publish_cart(ctx.db, ctx.live, cart.id, cart.token)
     if not provider.reserves_first:  # offline: its answer is part of the transaction
         result = await provider.authorize(subtotal, ctx.settings.currency_code, token, key)
         if result.outcome == "declined":
@@ -294,8 +345,13 @@ async def _take_stock(ctx: Context, lines: list[Any]) -> None:
     # order would otherwise each hold a row the other waits for (a deadlock).
     short = [line for line in lines if line.product_status != "ACTIVE"]
     for line in sorted(lines, key=lambda line: line.variant_id):
-        if line.product_status == "ACTIVE" and not await sql.decrement_stock(ctx.db, line.variant_id, line.quantity):
+        if line.product_status != "ACTIVE":
+            continue
+        left = await sql.decrement_stock(ctx.db, line.variant_id, line.quantity)
+        if left is None:
             short.append(line)
+        else:
+            events.publish_stock(ctx.db, ctx.live, line.variant_id, left + line.quantity, left)
     if short:
         ids = [line_id_of(line) for line in sorted(short, key=lambda line: line.id)]
         raise CheckoutFailure("OUT_OF_STOCK", "These lines cannot be bought in these quantities now", tuple(ids))

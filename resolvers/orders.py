@@ -21,6 +21,7 @@ from app.orders.loaders import (
     OrderPageByCustomerLoader,
     StatusHistoryByOrderLoader,
 )
+from resolvers import events
 from resolvers.checkout import access_digest
 from resolvers.payments import cancel_payments
 
@@ -166,9 +167,10 @@ async def _move(ctx: Context, row: Any, allowed_from: tuple[str, ...], to: str) 
     if not await sql.move_status(ctx.db, row.id, allowed_from, to, now):
         raise OrderFailure("INVALID_TRANSITION", f"An order that is {row.status} cannot become {to}", ("status",))
     if to == "CANCELLED":
-        await sql.return_stock(ctx.db, row.id)
+        events.publish_stock_returned(ctx.db, ctx.live, await sql.return_stock(ctx.db, row.id))
     elif to == "PAID":
         await sql.set_order(ctx.db, row.id, processed_at=now)
+    events.publish_order(ctx.db, ctx.live, row.id)
 
 
 async def _cancel_payment(ctx: Context, row: Any) -> None:

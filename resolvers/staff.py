@@ -18,6 +18,7 @@ from app.catalog import writes
 from app.catalog.slugs import SLUG_SHAPE, slugify
 from app.context import Context
 from app.db.ids import pk_of
+from resolvers import events
 from resolvers.accounts import AccountFailure, AccountFailures
 
 __all__ = [
@@ -318,6 +319,8 @@ async def variant_update(ctx: Context, id: str, changes: VariantChanges) -> Any:
                 raise AccountFailure("TAKEN", "Another variant has this SKU", ("input", "sku")) from None
             await writes.refresh_min_price(ctx.db, found.product_id)
         row = await writes.variant_row(ctx.db, variant_id)
+        if row.price != found.price:
+            events.publish_price(ctx.db, ctx.live, variant_id)
     ctx.loaders.clear_every_cache()
     return row
 
@@ -334,5 +337,6 @@ async def inventory_adjust(ctx: Context, variant_id: str, delta: int) -> Any:
                 raise AccountFailure("NOT_FOUND", "No variant has this ID", ("variantId",))
             raise AccountFailure("INSUFFICIENT_STOCK", "The stock cannot go below zero", ("delta",))
         row = await writes.variant_row(ctx.db, pk)
+        events.publish_stock(ctx.db, ctx.live, pk, row.stock_quantity - delta, row.stock_quantity)
     ctx.loaders.clear_every_cache()
     return row

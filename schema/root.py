@@ -9,6 +9,7 @@ from schema.accounts import AccountsMutation, AccountsQuery
 from schema.addresses import AddressesMutation
 from schema.cart import CartMutation, CartQuery
 from schema.catalog import CatalogQuery
+from schema.live import LiveSubscription
 from schema.orders import OrderChangesMutation, OrdersMutation, OrdersQuery
 from schema.reviews import ReviewsMutation
 from schema.staff import StaffMutation
@@ -32,9 +33,13 @@ Mutation = merge_types(
 Mutation.__strawberry_definition__.description = "The entry points for changing the storefront."  # type: ignore[attr-defined]
 
 
+Subscription = merge_types("Subscription", (LiveSubscription,))
+Subscription.__strawberry_definition__.description = "Live updates, over WebSocket or Server-Sent Events."  # type: ignore[attr-defined]
+
+
 def build_schema() -> strawberry.Schema:
     """Build the GraphQL schema of Storefront BFF."""
-    return strawberry.Schema(query=Query, mutation=Mutation)
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
 
 
 schema = build_schema()

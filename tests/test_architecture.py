@@ -7,7 +7,7 @@ Roles, by where a module lives (imports are read with `ast`, relative ones resol
   persistence (models, SQL, loaders, seed); never strawberry, graphql, `schema`, `resolvers` or the
   GraphQL and web machinery.
 - `app/graphql/`: GraphQL machinery; may import strawberry and graphql, never a domain, `schema` or `resolvers`.
-- `app/db/`, `app/web/`: infrastructure; no domain, `schema`, `resolvers`, strawberry or graphql.
+- `app/db/`, `app/live/`, `app/web/`: infrastructure; no domain, `schema`, `resolvers`, strawberry or graphql.
 - the other modules of `app/` (settings, context, errors, ...): shared by every layer; no domain, `schema`,
   `resolvers`, strawberry or graphql.
 - `app/asgi.py`, `app/cli.py`: composition roots, which may import anything; nothing else imports them.
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The composition roots may wire every layer together.
 COMPOSITION_ROOTS = frozenset({"app/asgi.py", "app/cli.py"})
 # Packages of app/ that know no domain; every other package of app/ is a domain.
-INFRASTRUCTURE = ("db", "graphql", "web")
+INFRASTRUCTURE = ("db", "graphql", "live", "web")
 ROOT_MODULES = frozenset({"app.asgi", "app.cli"})
 GRAPHQL_LIBRARIES = frozenset({"strawberry", "graphql"})
 LAYERS_ABOVE = frozenset({"schema", "resolvers"})
@@ -76,8 +76,8 @@ def roles(root: Path = ROOT) -> list[Role]:
         ),
         Role("GraphQL machinery", ("app/graphql/",), ROOT_MODULES | LAYERS_ABOVE | domain_modules),
         Role(
-            "database and web infrastructure",
-            ("app/db/", "app/web/"),
+            "database, web and live-update infrastructure",
+            ("app/db/", "app/live/", "app/web/"),
             ROOT_MODULES | GRAPHQL_LIBRARIES | LAYERS_ABOVE | domain_modules | {"app.graphql"},
         ),
         Role(
@@ -205,12 +205,17 @@ CASES = [
     (
         "app/db/bad.py",
         "import strawberry\nfrom app.catalog import sql\n",
-        "app/db/bad.py (database and web infrastructure) imports ['app.catalog', 'strawberry']",
+        "app/db/bad.py (database, web and live-update infrastructure) imports ['app.catalog', 'strawberry']",
+    ),
+    (
+        "app/live/bad.py",
+        "from app.orders import sql\nfrom resolvers import events\n",
+        "app/live/bad.py (database, web and live-update infrastructure) imports ['app.orders', 'resolvers']",
     ),
     (
         "app/web/bad.py",
         "from ..catalog import models\nfrom ..graphql import pipeline\n",
-        "app/web/bad.py (database and web infrastructure) imports ['app.catalog', 'app.graphql']",
+        "app/web/bad.py (database, web and live-update infrastructure) imports ['app.catalog', 'app.graphql']",
     ),
     (
         "app/bad.py",
@@ -224,10 +229,12 @@ CASES = [
 
 
 def _layout(root: Path) -> None:
-    for package in ("app", "app/db", "app/graphql", "app/web", "app/catalog", "app/cart", "schema", "resolvers"):
+    packages = ("app", "app/db", "app/graphql", "app/web", "app/live", "app/catalog", "app/cart", "app/orders")
+    for package in (*packages, "schema", "resolvers"):
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").write_text("")
-    for module in ("app/asgi.py", "app/catalog/sql.py", "app/catalog/models.py", "app/catalog/loaders.py"):
+    modules = ("app/asgi.py", "app/catalog/sql.py", "app/catalog/models.py", "app/catalog/loaders.py")
+    for module in (*modules, "app/orders/sql.py", "resolvers/events.py"):
         (root / module).write_text("")
 
 

@@ -163,19 +163,20 @@ async def test_get_mutation_is_405_even_without_a_mutation_type(api: Api, accept
 
 
 @REQUEST_ERROR
-async def test_post_subscription_without_a_subscription_type_fails_validation(
+async def test_post_subscription_is_a_request_error_without_a_stream(
     api: Api, accept: str, status: int, content_type: str
 ) -> None:
-    body = {"query": "subscription { __typename }"}
+    # A plain POST answers once; a subscription needs a WebSocket or an event stream (Accept: text/event-stream).
+    body = {"query": 'subscription { variantAvailabilityChanged(variantIds: ["x"]) { id } }'}
     response = await api.client.post("/graphql", json=body, headers={"accept": accept})
     assert response.status_code == status
     assert response.headers["content-type"] == content_type
     assert response.json() == {
         "errors": [
             {
-                "message": "The subscription operation is not supported by the schema.",
-                "locations": [{"line": 1, "column": 1}],
-                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+                "message": "Subscriptions need a streaming transport (a WebSocket, or Accept: text/event-stream), "
+                "not a single response",
+                "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
             }
         ]
     }

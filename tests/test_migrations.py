@@ -71,7 +71,7 @@ async def test_current_revision_is_head_after_upgrade(backend, tmp_path):
         try:
             assert await migrate.current_revision(engine) is None
             migrate.upgrade(url)
-            assert await migrate.current_revision(engine) == migrate.head_revision() == "0005"
+            assert await migrate.current_revision(engine) == migrate.head_revision() == "0006"
         finally:
             await engine.dispose()
 

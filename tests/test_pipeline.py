@@ -464,7 +464,8 @@ async def test_a_subscription_over_http_is_a_request_error(executor: str) -> Non
     assert posted.json() == {
         "errors": [
             {
-                "message": "Subscriptions need a streaming transport (a WebSocket), not a single response",
+                "message": "Subscriptions need a streaming transport (a WebSocket, or Accept: text/event-stream), "
+                "not a single response",
                 "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
             }
         ]

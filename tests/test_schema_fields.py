@@ -47,7 +47,8 @@ RELATIONS = {
 def _fields_with_resolvers() -> dict[str, object]:
     found = {}
     for type_name, type_ in schema._schema.type_map.items():
-        if not isinstance(type_, GraphQLObjectType) or type_name in ("Query", "Mutation") or type_name.startswith("__"):
+        roots = ("Query", "Mutation", "Subscription")
+        if not isinstance(type_, GraphQLObjectType) or type_name in roots or type_name.startswith("__"):
             continue
         if type_name.endswith("Connection"):
             continue  # totalCount: counted only when asked for

@@ -12,7 +12,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.cart.models import Cart
 from app.orders.models import Order
@@ -21,7 +21,7 @@ from app.settings import Secret, Settings, SettingsError
 from tests.conftest import seeded_database, settings_for
 from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.support.stripe_stub import API_KEY, WEBHOOK_SECRET, StripeStub, stripe_event, stripe_signature, stripe_stub
-from tests.test_accounts import _rows
+from tests.test_accounts import _rows, _run
 from tests.test_checkout import ADDRESS, CANCEL, _cart, _fresh_variants, _stock
 
 CHECKOUT = """mutation($input: CheckoutInput!) { checkoutComplete(input: $input) {
@@ -152,13 +152,14 @@ async def test_a_payment_method_token_is_attached_to_the_intent(client, shop_url
     assert fake.requests[seen]["form"]["payment_method"] == "pm_card_visa"
 
 
-async def test_stripe_down_keeps_the_reserved_order_and_a_retry_with_the_key_pays_it(client, shop_url, stub):
-    # given: Stripe answers 500 to the first request and to both of the client library's retries
+async def test_stripe_failing_keeps_the_reserved_order_and_a_retry_asks_again_under_a_new_key(client, shop_url, stub):
+    # given: Stripe answers 500, which it keeps under the key and replays to the client library's retries
     fake, _ = stub
     [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
     cart = await _cart(client, [(variant, 2)])
     key = uuid.uuid4().hex
-    fake.failures.extend([500, 500, 500])
+    fake.failures.append(500)
+    seen = len(fake.requests)
     # when
     failed = await client.post(CHECKOUT, _checkout(cart["id"], key))
     # then: a clear error, not a 500; the order is reserved (stock held) with no payment yet
@@ -169,23 +170,75 @@ async def test_stripe_down_keeps_the_reserved_order_and_a_retry_with_the_key_pay
     assert (order.status, order.payment_reference, await _stock(shop_url, pk)) == ("PAYMENT_PENDING", None, 8)
     # when: the retry the message asks for
     again = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
-    # then: the same order, now with its intent
+    # then: the same order, now with its intent, asked for under the next attempt's key
     assert again["errors"] == []
     assert again["clientSecret"].startswith((await _order_row(shop_url, key)).payment_reference + "_secret_")
+    keys = [r["idempotency_key"] for r in fake.requests[seen:]]
+    assert keys == [f"storefront-order-{key}"] * 3 + [f"storefront-order-{key}#1"]
     assert len(await _rows(shop_url, select(Order.id).where(Order.idempotency_key == key))) == 1
     assert await _stock(shop_url, pk) == 8
+    # and a retry after that gets the same answer
+    assert (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"] == again
 
 
 async def test_a_transient_failure_is_retried_by_the_client_library_under_the_same_key(client, shop_url, stub):
+    # a 409 (a request with the key under way) is not kept by Stripe: the client library's retry succeeds
     fake, _ = stub
     [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
     cart = await _cart(client, [(variant, 1)])
     key = uuid.uuid4().hex
     seen = len(fake.requests)
-    fake.failures.append(500)
+    fake.failures.append(409)
     payload = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
     assert payload["errors"] == []
     assert [r["idempotency_key"] for r in fake.requests[seen:]] == [f"storefront-order-{key}"] * 2
+
+
+async def test_a_retry_with_other_payment_details_is_refused_and_changes_nothing(client, shop_url, stub):
+    [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 1)])
+    key = uuid.uuid4().hex
+    first = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    other = (await client.gql(CHECKOUT, _checkout(cart["id"], key, token="pm_card_visa")))["data"]
+    assert [e["code"] for e in other["checkoutComplete"]["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    again = (await client.gql(CHECKOUT, _checkout(cart["id"], key)))["data"]["checkoutComplete"]
+    assert again == first
+    assert await _stock(shop_url, pk) == 9
+
+
+async def test_a_retry_with_another_provider_is_refused(client, shop_url):
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 1)])
+    key = uuid.uuid4().hex
+    await client.gql(CHECKOUT, _checkout(cart["id"], key))
+    other = _checkout(cart["id"], key)
+    other["input"]["payment"] = {"provider": "test", "token": "tok_visa"}
+    errors = (await client.gql(CHECKOUT, other))["data"]["checkoutComplete"]["errors"]
+    assert [(e["code"], e["field"]) for e in errors] == [("IDEMPOTENCY_KEY_REUSED", ["input", "payment", "provider"])]
+
+
+async def test_an_order_cancelled_while_stripe_answers_gets_no_client_secret_and_its_intent_is_cancelled(
+    client, shop_url, stub
+):
+    # given: Stripe is slow, and the order is cancelled (by the sweeper, say) while it answers
+    fake, _ = stub
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+    cart = await _cart(client, [(variant, 2)])
+    key = uuid.uuid4().hex
+    fake.answering.clear()
+    try:
+        slow = asyncio.create_task(client.gql(CHECKOUT, _checkout(cart["id"], key)))
+        while (order := await _order_row(shop_url, key)) is None or not _waiting(fake):
+            await asyncio.sleep(0.01)
+        await _run(shop_url, update(Order.__table__).where(Order.id == order.id).values(status="CANCELLED"))
+    finally:
+        fake.answering.set()
+    payload = (await slow)["data"]["checkoutComplete"]
+    # then: the cancelled order, no secret to pay it with, and the intent made meanwhile cancelled at Stripe
+    assert (payload["errors"], payload["order"]["status"], payload["clientSecret"]) == ([], "CANCELLED", None)
+    [intent] = [i for i in fake.intents.values() if i["metadata"].get("idempotency_key") == key]
+    assert intent["status"] == "canceled"
+    assert (await _order_row(shop_url, key)).payment_reference is None
 
 
 @pytest.mark.parametrize("refusal", ["card", "unknown payment method"])
@@ -271,7 +324,7 @@ async def test_events_no_order_waits_for_are_acknowledged_and_change_nothing(cli
     assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("PAYMENT_PENDING", 8)
 
 
-@pytest.mark.parametrize("case", ["bad signature", "old", "no header", "not json"])
+@pytest.mark.parametrize("case", ["bad signature", "old", "no header", "not json", "no type", "a list", "no object"])
 async def test_events_not_signed_by_stripe_now_are_refused_and_change_nothing(client, shop_url, case):
     _, pk, intent = await _pending(client, shop_url)
     body = stripe_event("payment_intent.canceled", intent)
@@ -281,8 +334,15 @@ async def test_events_not_signed_by_stripe_now_are_refused_and_change_nothing(cl
         response = await _deliver(client, body, stripe_signature(body, at=time.time() - 301))
     elif case == "no header":
         response = await client.http.post("/webhooks/payments/stripe", content=body)
-    else:
+    elif case == "not json":
         response = await _deliver(client, b"not json")
+    else:
+        shapes = {
+            "no type": b'{"id": "evt_1"}',
+            "a list": b"[1]",
+            "no object": b'{"id": "e", "type": "payment_intent.canceled"}',
+        }
+        response = await _deliver(client, shapes[case])
     assert response.status_code == 400
     assert (await _status(shop_url, intent), await _stock(shop_url, pk)) == ("PAYMENT_PENDING", 8)
 
@@ -299,7 +359,11 @@ async def test_twenty_concurrent_retries_make_one_order_one_intent_and_identical
         cart = await _cart(client, [(variant, 2)])
         key = uuid.uuid4().hex
         intents = len(fake.intents)
-        answers = await asyncio.gather(*(client.gql(CHECKOUT, _checkout(cart["id"], key)) for _ in range(20)))
+        fake.latency = 0.05  # the requests overlap at Stripe: 409s, retried by the client library
+        try:
+            answers = await asyncio.gather(*(client.gql(CHECKOUT, _checkout(cart["id"], key)) for _ in range(20)))
+        finally:
+            fake.latency = 0.0
         await client.aclose()
     assert all(answer == answers[0] for answer in answers)
     assert answers[0]["data"]["checkoutComplete"]["errors"] == []
@@ -351,17 +415,48 @@ async def test_a_customer_cancelling_a_pending_order_cancels_its_intent(client, 
     assert (fake.intents[intent]["status"], await _stock(shop_url, pk)) == ("canceled", 10)
 
 
+async def test_no_pooled_connection_is_held_while_stripe_answers(shop_url, stub, backend):
+    if backend == "sqlite":
+        pytest.skip("the embedded database's pool is not the point; PostgreSQL's connections are")
+    fake, base = stub
+    settings = replace(_settings(shop_url, base), db_pool_size=1, db_max_overflow=0, db_pool_timeout=2.0)
+    async with running(settings) as started:
+        client = started.client()
+        [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=10)
+        cart = await _cart(client, [(variant, 1)])
+        fake.answering.clear()
+        try:
+            slow = asyncio.create_task(client.gql(CHECKOUT, _checkout(cart["id"], uuid.uuid4().hex)))
+            while not _waiting(fake):
+                await asyncio.sleep(0.01)
+            # the pool's one connection is free: another request is answered while Stripe is still thinking
+            other = await client.post("query { products(first: 1) { nodes { id } } }")
+            assert other.status_code == 200 and "errors" not in other.json()
+            assert not slow.done()
+        finally:
+            fake.answering.set()
+        assert (await slow)["data"]["checkoutComplete"]["errors"] == []
+        await client.aclose()
+
+
 async def _status(url: str, intent: str) -> str:
     rows = await _rows(url, select(Order.status).where(Order.payment_reference == intent))
     return str(rows[0].status)
 
 
-def test_stripe_is_there_only_with_its_key_and_talks_https_in_production():
+def test_stripe_settings_are_checked_at_start():
     with pytest.raises(SettingsError, match="STRIPE_API_BASE"):
         Settings(stripe_api_base="ftp://stripe.example")
     with pytest.raises(SettingsError, match="STRIPE_API_BASE"):
         Settings(environment="production", secret_key=Secret("k" * 40), stripe_api_base="http://127.0.0.1:9")
-    Settings(environment="production", secret_key=Secret("k" * 40), stripe_secret_key=Secret(API_KEY))
+    production = {"environment": "production", "secret_key": Secret("k" * 40)}
+    with pytest.raises(SettingsError, match="STRIPE_WEBHOOK_SECRET"):
+        Settings(**production, stripe_secret_key=Secret(API_KEY))
+    with pytest.raises(SettingsError, match="sk_"):
+        Settings(stripe_secret_key=Secret("pk_test_publishable"))
+    with pytest.raises(SettingsError, match="PAYMENT_TIMEOUT"):
+        Settings(stripe_secret_key=Secret(API_KEY), payment_timeout_seconds=86401)
+    Settings(**production, stripe_secret_key=Secret(API_KEY), stripe_webhook_secret=Secret(WEBHOOK_SECRET))
 
 
 async def test_without_a_key_there_is_no_stripe_provider(shop_url):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from app.accounts.revocations import Revocations
@@ -60,6 +61,7 @@ class Viewer:
     role: str
     session_id: str
     by_cookie: bool = False
+    expires_at: datetime | None = None  # the access token's; a subscription ends when it passes
 
     @property
     def is_staff(self) -> bool:
@@ -108,7 +110,11 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Send the access token as `Authorization: Bearer <token>`", bearer=True)
         claims = self._verify(token.strip(), session_only, bearer=True)
-        return None if claims is None else Viewer(claims.customer_id, claims.role, claims.session_id)
+        return (
+            None
+            if claims is None
+            else Viewer(claims.customer_id, claims.role, claims.session_id, expires_at=claims.expires_at)
+        )
 
     def _cookie(self, cookie: str, session_only: bool) -> Viewer | None:
         tokens = split_session_cookie(cookie)
@@ -121,7 +127,11 @@ class Authenticator:
             # its refresh token (checked in the database) may still renew it, or a sign-in replace it.
             return self._lenient(tokens[0])
         claims = self._verify(tokens[0], session_only, bearer=False)
-        return None if claims is None else Viewer(claims.customer_id, claims.role, claims.session_id, by_cookie=True)
+        return (
+            None
+            if claims is None
+            else Viewer(claims.customer_id, claims.role, claims.session_id, True, claims.expires_at)
+        )
 
     def _lenient(self, token: str) -> Viewer | None:
         try:
@@ -130,7 +140,7 @@ class Authenticator:
             return None
         if self.revocations.is_revoked(claims.session_id):
             return None
-        return Viewer(claims.customer_id, claims.role, claims.session_id, by_cookie=True)
+        return Viewer(claims.customer_id, claims.role, claims.session_id, True, claims.expires_at)
 
     def _verify(self, token: str, session_only: bool, *, bearer: bool) -> AccessClaims | None:
         """The claims of a usable token; None for a stale one on a session-only request; else refused."""

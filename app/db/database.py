@@ -476,6 +476,18 @@ class RequestDatabase:
             self._sqlite = raw.driver_connection._conn  # type: ignore[union-attr]  # aiosqlite's sqlite3 connection
         return connection
 
+    async def release_connection(self) -> None:
+        """Return the connection to the pool between transactions, before waiting on something slow (a
+        payment gateway); the next statement checks one out again."""
+        if self._transactions:
+            raise RuntimeError("the connection is released between transactions, not inside one")
+        async with self._lock:
+            connection, self._connection = self._connection, None
+            self._asyncpg = self._sqlite = None
+            if connection is not None:
+                await self._release(connection)
+            self._interrupted = False
+
     async def close(self) -> None:
         """Return the connection to the pool, whatever state the request left it in.
 

@@ -201,7 +201,10 @@ class Pipeline:
                 refused = await self._prepare(state, run, allowed)
                 if refused is None:
                     if state.operation.operation == OperationType.SUBSCRIPTION:  # type: ignore[union-attr]
-                        message = "Subscriptions need a streaming transport (a WebSocket), not a single response"
+                        message = (
+                            "Subscriptions need a streaming transport (a WebSocket, or Accept: text/event-stream), "
+                            "not a single response"
+                        )
                         refused = _request_error([GraphQLError(message)], "OPERATION_NOT_SUPPORTED")
                     else:
                         await self._execute(state, run)
@@ -240,6 +243,10 @@ class Pipeline:
                             state.result = stream
                             yield await self._finish(state, run, None)
                             return
+                        # A subscription lives long: it holds no pooled connection while it waits for events.
+                        release = getattr(context, "release_database", None)
+                        if release is not None:
+                            await release()
                         try:
                             async for event in stream:
                                 state.result = event

@@ -25,6 +25,7 @@ class Order(Base):
         CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
         Index(None, "customer_id", "created_at", "id"),
         Index("ix_orders_status_created_at", "status", "created_at"),  # the sweeper's pending orders
+        Index("ix_orders_payment", "payment_provider", "payment_reference"),  # a webhook's order
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,6 +41,9 @@ class Order(Base):
     shipping_address: Mapped[dict[str, Any]] = mapped_column()
     payment_provider: Mapped[str] = mapped_column(String(32))
     payment_reference: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A network provider may keep a failed answer under an idempotency key (Stripe does for its 500s): each
+    # attempt that could not be made asks again under a key of its own.
+    payment_attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 

@@ -21,6 +21,7 @@ from app.settings import Settings
 __all__ = [
     "SIGNATURE_HEADER",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "PaymentConflict",
     "PaymentEvent",
     "PaymentProvider",
     "PaymentProviders",
@@ -41,6 +42,10 @@ class WebhookRefused(Exception):
 
 class PaymentUnavailable(Exception):
     """The provider could not be asked (network, outage, rate limit): nothing is known to be charged."""
+
+
+class PaymentConflict(Exception):
+    """The provider already holds another request under this idempotency key (other payment details)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,9 @@ __all__ = [
     "insert_order",
     "line_counts",
     "line_pages",
+    "lock_order",
     "move_status",
+    "next_payment_attempt",
     "order_by_digest",
     "order_by_key",
     "order_counts",
@@ -86,15 +88,18 @@ async def checkout_lines(db: RequestDatabase, cart_id: int) -> list[Any]:
     return list(await db.fetch_all(statement))
 
 
-async def decrement_stock(db: RequestDatabase, variant_id: int, quantity: int) -> bool:
-    """Take `quantity` from a variant's stock in one conditional UPDATE: False (nothing taken) when fewer are
-    left. Concurrent checkouts of the last items: exactly as many succeed as there is stock."""
+async def decrement_stock(db: RequestDatabase, variant_id: int, quantity: int) -> int | None:
+    """Take `quantity` from a variant's stock in one conditional UPDATE: the stock left, or None (nothing
+    taken) when fewer are left. Concurrent checkouts of the last items: exactly as many succeed as there is
+    stock."""
     statement = (
         update(variants)
         .where(variants.c.id == variant_id, variants.c.stock_quantity >= quantity)
         .values(stock_quantity=variants.c.stock_quantity - quantity)
+        .returning(variants.c.stock_quantity)
     )
-    return await db.execute(statement) == 1
+    rows = await db.fetch_all(statement)
+    return int(rows[0].stock_quantity) if rows else None
 
 
 async def insert_order(db: RequestDatabase, values: dict[str, Any]) -> int:
@@ -173,19 +178,25 @@ async def move_status(db: RequestDatabase, order_id: int, allowed_from: tuple[st
     return True
 
 
-async def return_stock(db: RequestDatabase, order_id: int) -> None:
-    """Put an order's quantities back in stock (run once, by the move to CANCELLED that happened)."""
+async def return_stock(db: RequestDatabase, order_id: int) -> list[tuple[int, int, int]]:
+    """Put an order's quantities back in stock (run once, by the move to CANCELLED that happened); per
+    variant, (id, stock now, quantity returned)."""
     lines = await db.fetch_all(
         select(order_lines.c.variant_id, order_lines.c.quantity)
         .where(order_lines.c.order_id == order_id, order_lines.c.variant_id.is_not(None))
         .order_by(order_lines.c.variant_id)  # the variant order every writer of stock keeps
     )
+    returned = []
     for line in lines:
-        await db.execute(
+        rows = await db.fetch_all(
             update(variants)
             .where(variants.c.id == line.variant_id)
             .values(stock_quantity=variants.c.stock_quantity + line.quantity)
+            .returning(variants.c.stock_quantity)
         )
+        if rows:
+            returned.append((int(line.variant_id), int(rows[0].stock_quantity), int(line.quantity)))
+    return returned
 
 
 async def delete_order(db: RequestDatabase, order_id: int) -> None:
@@ -193,6 +204,27 @@ async def delete_order(db: RequestDatabase, order_id: int) -> None:
     await db.execute(delete(changes).where(changes.c.order_id == order_id))
     await db.execute(delete(order_lines).where(order_lines.c.order_id == order_id))
     await db.execute(delete(orders).where(orders.c.id == order_id))
+
+
+async def lock_order(db: RequestDatabase, order_id: int) -> Any:
+    """An order by id, locked until the transaction ends; None when there is none."""
+    rows = await db.lock_rows(select(orders).where(orders.c.id == order_id))
+    return rows[0] if rows else None
+
+
+async def next_payment_attempt(db: RequestDatabase, order_id: int, failed: int) -> None:
+    """Count a failed payment attempt (once, however many requests saw it fail), so the next one asks the
+    provider under a new key."""
+    await db.execute(
+        update(orders)
+        .where(
+            orders.c.id == order_id,
+            orders.c.status == "PAYMENT_PENDING",
+            orders.c.payment_reference.is_(None),
+            orders.c.payment_attempt == failed,
+        )
+        .values(payment_attempt=failed + 1)
+    )
 
 
 async def order_row(db: RequestDatabase, order_id: int) -> Any:

@@ -20,6 +20,7 @@ import stripe
 
 from app.orders.payments import (
     WEBHOOK_TOLERANCE_SECONDS,
+    PaymentConflict,
     PaymentEvent,
     PaymentResult,
     PaymentUnavailable,
@@ -68,6 +69,7 @@ class StripeProvider:
     def for_settings(cls, settings: Settings) -> StripeProvider:
         """The provider of STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE."""
         assert settings.stripe_secret_key is not None
+        stripe.log = None  # STRIPE_LOG=debug would print API answers, client secrets included, to stderr
         http = stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS)
         client = stripe.StripeClient(
             settings.stripe_secret_key.reveal(),
@@ -99,6 +101,8 @@ class StripeProvider:
                 params,  # type: ignore[arg-type]
                 options={"idempotency_key": f"storefront-order-{idempotency_key}"},
             )
+        except stripe.IdempotencyError:
+            raise PaymentConflict("another request holds this idempotency key") from None
         except (stripe.CardError, stripe.InvalidRequestError) as refused:
             log.warning("stripe refused a payment: %s (%s)", type(refused).__name__, refused.code)
             return PaymentResult("declined", "")
@@ -119,16 +123,15 @@ class StripeProvider:
             )
         except stripe.SignatureVerificationError as refused:
             raise WebhookRefused(f"bad signature: {refused.user_message or refused}") from None
-        except ValueError:
+        except (ValueError, TypeError, AttributeError, KeyError):
             raise WebhookRefused("not an event") from None
-        kind = EVENT_KINDS.get(event.type)
-        if kind is None:
-            return None
         try:
-            reference = str(event["data"]["object"]["id"])
-        except (KeyError, TypeError):
-            raise WebhookRefused("the event names no PaymentIntent") from None
-        return PaymentEvent(str(event.id), kind, reference)  # type: ignore[arg-type]
+            kind = EVENT_KINDS.get(event["type"])
+            if kind is None:
+                return None
+            return PaymentEvent(str(event["id"]), kind, str(event["data"]["object"]["id"]))  # type: ignore[arg-type]
+        except (KeyError, TypeError, AttributeError):
+            raise WebhookRefused("not an event about a PaymentIntent") from None
 
     async def cancel(self, reference: str) -> None:
         """Cancel an order's PaymentIntent (abandoned), so the customer cannot pay it after its order was

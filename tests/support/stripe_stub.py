@@ -40,7 +40,9 @@ class StripeStub:
     failures: list[int] = field(default_factory=list)
     # while cleared, PaymentIntent creation waits: a gateway that is slow to answer
     answering: threading.Event = field(default_factory=threading.Event)
+    latency: float = 0.0  # seconds each creation takes (so concurrent requests overlap)
     _by_key: dict[str, tuple[str, Response]] = field(default_factory=dict)
+    _in_progress: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -56,26 +58,43 @@ class StripeStub:
         )
 
     async def _create(self, request: Request) -> Response:
+        """Stripe's idempotency as documented: a key's first answer is kept and replayed (500s too, as they
+        come from a request that started executing), a key in use by a request under way is 409, and a key
+        reused with other parameters is 400 idempotency_error; failed validation keeps nothing."""
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
             return _error(401, "invalid_request_error", "api_key_invalid", "Invalid API Key provided")
         body = (await request.body()).decode()
         form = dict(parse_qsl(body))
         key = request.headers.get("idempotency-key", "")
         self.requests.append({"path": request.url.path, "form": form, "idempotency_key": key})
-        while not self.answering.is_set():
-            await asyncio.sleep(0.01)
         with self._lock:
-            if self.failures:
-                return _failure(self.failures.pop(0))
-            if key and key in self._by_key:
+            if key in self._by_key:
                 seen_body, response = self._by_key[key]
                 if seen_body != body:
-                    return _error(400, "idempotency_error", "idempotency_key_in_use", "Keys are for one request")
+                    return _error(400, "idempotency_error", None, "Keys are for requests with the same parameters")
                 return response
-            response = self._new_intent(form)
-            if key:
-                self._by_key[key] = (body, response)
+            if key in self._in_progress:
+                return _error(409, "invalid_request_error", "idempotency_key_in_use", "Another request uses this key")
+            self._in_progress.add(key)
+        try:
+            while not self.answering.is_set():
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(self.latency)
+            with self._lock:
+                response, keep = self._answer(form)
+                if key and keep:
+                    self._by_key[key] = (body, response)
             return response
+        finally:
+            self._in_progress.discard(key)
+
+    def _answer(self, form: dict[str, str]) -> tuple[Response, bool]:
+        """The answer to a creation, and whether Stripe would keep it under the idempotency key."""
+        if self.failures:
+            status = self.failures.pop(0)
+            return _failure(status), status >= 500
+        response = self._new_intent(form)
+        return response, response.status_code == 200
 
     async def _cancel(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":

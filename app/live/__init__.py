@@ -1,0 +1,1 @@
+"""Live updates: GraphQL subscriptions fed by events published after commit."""
