@@ -29,7 +29,7 @@ from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.graphql.sse import GraphQLSSE, wants_event_stream
 from app.graphql.websocket import GraphQLWebSocket, same_origin
-from app.live.brokers import LocalBroker, RedisBroker
+from app.live.brokers import LocalBroker, RedisBroker, live_channel
 from app.live.hub import LiveHub
 from app.live.resources import EventResources
 from app.observability import configure_logging
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     payments = PaymentProviders.for_settings(settings)
     metrics = Metrics()
     live = LiveHub(
-        RedisBroker(settings.redis_url) if settings.redis_url else LocalBroker(),
+        RedisBroker(settings.redis_url, live_channel(settings)) if settings.redis_url else LocalBroker(),
         lambda: EventResources(engine),
         registry=metrics.registry,
     )

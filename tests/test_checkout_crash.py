@@ -12,17 +12,13 @@ the order each made before the kill or makes it now: one order per key.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +31,10 @@ from sqlalchemy.pool import NullPool
 
 from app.db.ids import encode_global_id
 from tests.conftest import seeded_database
+from tests.support.serving import ServingProcess, serving
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEY = "crash-test-secret-key-of-forty-characters"
-POOL_SIZE = 5  # PostgreSQL's 100 connections are shared with the rest of the suite
 
 PRODUCTS, CATALOG_SEED, PLAN_SEED = 12, 31, 5
 PLENTIFUL_VARIANTS, PLENTIFUL_STOCK = 7, 500
@@ -53,7 +47,6 @@ IN_FLIGHT = 16
 # Well below the ~80 orders the stream can make, so IN_FLIGHT more checkouts are always under way at the kill.
 KILL_AFTER_ORDERS = 30
 
-READY_SECONDS = 30.0
 BACKENDS_GONE_SECONDS = 15.0
 REQUEST_SECONDS = 20.0
 REFUSALS = {"OUT_OF_STOCK", "PAYMENT_DECLINED"}  # the expected refusals; each commits nothing
@@ -165,34 +158,6 @@ class Stream:
         )
 
 
-@dataclass
-class ServingProcess:
-    """A `storefront serve` subprocess, the leader of its own process group."""
-
-    process: subprocess.Popen[bytes]
-    origin: str
-    log_path: Path
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: uvicorn with one worker serves in this very process (it forks no child),
-        but a child forked some day, with its database connections, would die too."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        """End the process (gracefully when it still runs) and reap it."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.process.wait()
-
-    def log_tail(self) -> str:
-        """The end of what the server wrote."""
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
 @pytest.fixture
 async def shop(backend: str, tmp_path: Path) -> AsyncIterator[Shop]:
     """A fresh database of its own, seeded, with the variants in play and every variant's stock recorded."""
@@ -236,69 +201,6 @@ async def snapshot_stock(checker: AsyncEngine) -> None:
         await connection.execute(
             text(f"CREATE TABLE {INITIAL_STOCK} AS SELECT id AS variant_id, stock_quantity FROM product_variants")
         )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def storefront_command() -> list[str]:
-    """The `storefront` console script of this interpreter's environment (`python -m app.cli` without one)."""
-    script = Path(sys.executable).with_name("storefront")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-
-
-def server_environment(database_url: str) -> dict[str, str]:
-    """The serving process's environment: this checkout's code on the test database, a small pool."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "PYTHONPATH": str(ROOT),  # the code next to this test, ahead of an editable install elsewhere
-        "DATABASE_URL": database_url,
-        "STOREFRONT_ENV": "test",
-        "SECRET_KEY": SECRET_KEY,
-        "DB_POOL_SIZE": str(POOL_SIZE),
-        "DB_MAX_OVERFLOW": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-@asynccontextmanager
-async def serving(database_url: str, log_path: Path) -> AsyncIterator[ServingProcess]:
-    """Run `storefront serve --workers 1` on a free port until the block ends; yields it once /readyz is 200."""
-    port = free_port()
-    command = [*storefront_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=server_environment(database_url),
-            cwd=log_path.parent,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = ServingProcess(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        await wait_until_ready(server)
-        yield server
-    finally:
-        server.stop()
-
-
-async def wait_until_ready(server: ServingProcess) -> None:
-    """Poll /readyz until it answers 200 (AssertionError, with the server's log, when it never does)."""
-    deadline = time.monotonic() + READY_SECONDS
-    async with httpx.AsyncClient(base_url=server.origin, timeout=2) as client:
-        while time.monotonic() < deadline:
-            assert server.process.poll() is None, f"the server exited:\n{server.log_tail()}"
-            with suppress(httpx.TransportError):
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the server was not ready within {READY_SECONDS} s:\n{server.log_tail()}")
 
 
 @asynccontextmanager

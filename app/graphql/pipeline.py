@@ -214,11 +214,14 @@ class Pipeline:
         except Exception as exc:  # outside any resolver: a hook, or opening or releasing the context
             return _failure(exc)
 
-    async def subscribe(self, params: GraphQLParams, request: Any = None) -> AsyncIterator[PipelineResult]:
+    async def subscribe(
+        self, params: GraphQLParams, request: Any = None, *, on_started: Callable[[], None] | None = None
+    ) -> AsyncIterator[PipelineResult]:
         """Answer a subscription with a result per event (a query or mutation gives one result).
 
         The context stays open for the life of the stream; each result goes through the same error
-        formatting and response extensions as `run`'s.
+        formatting and response extensions as `run`'s. `on_started` is called once the subscription is
+        established (authorised, listening), before its first event: a transport may answer then.
         """
         state = RequestState(params, request)
         run = self._start_extensions(params)
@@ -241,12 +244,17 @@ class Pipeline:
                         stream = await self._source_stream(state, run)
                         if isinstance(stream, ExecutionResult):
                             state.result = stream
-                            yield await self._finish(state, run, None)
+                            refused = await self._finish(state, run, None)
+                            # refused before any event (FORBIDDEN, say): nothing was executed to deliver
+                            refused.executed = stream.data is not None
+                            yield refused
                             return
                         # A subscription lives long: it holds no pooled connection while it waits for events.
                         release = getattr(context, "release_database", None)
                         if release is not None:
                             await release()
+                        if on_started is not None:
+                            on_started()
                         try:
                             async for event in stream:
                                 state.result = event

@@ -115,6 +115,18 @@ class ResultPump:
         except TimeoutError:
             return None
 
+    async def first(self, timeout: float, started: asyncio.Event) -> Item:
+        """The first result; None once the subscription is established with no result yet (its headers can
+        go out now), or when nothing happened within `timeout` seconds."""
+        result = asyncio.ensure_future(self._queue.get())
+        ready = asyncio.ensure_future(started.wait())
+        await asyncio.wait({result, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if result.done():
+            return result.result()
+        result.cancel()
+        return None
+
     async def aclose(self) -> None:
         """Cancel the task, which closes the pipeline's iterator, and wait until it has ended."""
         self._task.cancel()
@@ -186,9 +198,10 @@ class GraphQLSSE:
         return response
 
     async def _respond(self, params: GraphQLParams, request: Request, media_type: str) -> Response:
-        results = ResultPump(self.pipeline.subscribe(params, request))
+        started = asyncio.Event()
+        results = ResultPump(self.pipeline.subscribe(params, request, on_started=started.set))
         try:
-            first = await results.next(self.keepalive)
+            first = await results.first(self.keepalive, started)
         except BaseException:  # cancelled before the first result: the stream must not outlive the request
             await results.aclose()
             raise

@@ -9,6 +9,7 @@ listener reconnects with a growing pause (subscribers stay connected) and delive
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from contextlib import suppress
@@ -18,7 +19,9 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-__all__ = ["CHANNEL", "LocalBroker", "RedisBroker"]
+from app.settings import Settings
+
+__all__ = ["CHANNEL", "LocalBroker", "RedisBroker", "live_channel"]
 
 CHANNEL = "storefront:live"
 RECONNECT_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -26,6 +29,14 @@ RECONNECT_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 log = logging.getLogger("storefront.live")
 
 Deliver = Callable[[str, dict[str, Any]], None]
+
+
+def live_channel(settings: Settings) -> str:
+    """The Redis channel of the instances that share this database (and only those: another database's
+    order 7 is another order)."""
+    url = settings.url
+    where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+    return f"{CHANNEL}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
 
 
 class LocalBroker:
