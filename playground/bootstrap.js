@@ -25,7 +25,10 @@
   // Resolve the endpoint against the page's own origin, so the page works
   // behind any host name or port without configuration.
   var endpoint = new URL(root.getAttribute("data-endpoint") || "/graphql", window.location.href);
-  var fetcher = window.GraphiQL.createFetcher({ url: endpoint.toString() });
+  // Subscriptions go over a WebSocket to the same endpoint (graphql-transport-ws, bundled in GraphiQL).
+  var sockets = new URL(endpoint.toString());
+  sockets.protocol = endpoint.protocol === "https:" ? "wss:" : "ws:";
+  var fetcher = window.GraphiQL.createFetcher({ url: endpoint.toString(), subscriptionUrl: sockets.toString() });
 
   var props = { fetcher: fetcher };
   var defaultQuery = root.getAttribute("data-default-query");

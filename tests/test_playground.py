@@ -15,9 +15,11 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -285,38 +287,83 @@ def playground_app(tmp_path_factory: pytest.TempPathFactory) -> ASGIApp:
 @pytest.fixture
 def live_server(playground_app: ASGIApp) -> Iterator[str]:
     """Serves `playground_app` with uvicorn on a free 127.0.0.1 port, in a thread."""
-    with serve_live(playground_app) as origin:
+    with serve_live(playground_app, ws="auto") as origin:
         yield origin
 
 
-@pytest.mark.browser
-def test_graphiql_runs_a_query_in_headless_chromium(live_server: str) -> None:
+def _smoke_command(live_server: str, query: str, expect: str) -> list[str]:
+    """The browser smoke script's command line for one query and the text its result must show."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
     if not PLAYWRIGHT_CORE.is_dir():
         pytest.skip(f"{PLAYWRIGHT_CORE.relative_to(REPO_ROOT)} is missing: run `npm ci` in playground/")
     assert playground_available(), "GraphiQL assets are not built: run `node playground/build.mjs`"
-
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
     node = shutil.which("node") or "node"
-    command = [
+    return [
         node,
         str(SMOKE_SCRIPT),
         "--url",
         f"{live_server}/graphql",
         "--query",
-        SMOKE_QUERY,
+        query,
         "--expect",
-        SMOKE_EXPECT,
+        expect,
         "--screenshot",
         str(SCREENSHOT),
         "--chromium",
         str(CHROMIUM),
     ]
+
+
+@pytest.mark.browser
+def test_graphiql_runs_a_query_in_headless_chromium(live_server: str) -> None:
+    command = _smoke_command(live_server, SMOKE_QUERY, SMOKE_EXPECT)
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
     output = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
     assert "graphiql_smoke: OK" in result.stdout, output
     assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_graphiql_runs_a_subscription_in_headless_chromium(live_server: str, playground_app: Any) -> None:
+    # given: a guest cart, followed from GraphiQL over its WebSocket
+    with httpx.Client(base_url=live_server, timeout=10) as client:
+        variant = client.post("/graphql", json={"query": "{ products(first: 1) { nodes { variants { id } } } }"})
+        variant_id = variant.json()["data"]["products"]["nodes"][0]["variants"][0]["id"]
+        add = {"lines": [{"merchandiseId": variant_id, "quantity": 1}]}
+        made = client.post("/graphql", json={"query": CART_CREATE, "variables": add})
+        cart_id = made.json()["data"]["cartCreate"]["cart"]["id"]
+        query = f'subscription {{ cartChanged(cartId: "{cart_id}") {{ totalQuantity }} }}'
+        browser = subprocess.Popen(
+            _smoke_command(live_server, query, '"totalQuantity": 3'),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # when: the subscription is established, another device adds to the cart
+            deadline = time.monotonic() + 60
+            while playground_app.state.live.subscription_count == 0:
+                assert browser.poll() is None and time.monotonic() < deadline, browser.communicate()
+                time.sleep(0.05)
+            added = client.post(
+                "/graphql", json={"query": CART_ADD, "variables": {"cart": cart_id, "variant": variant_id}}
+            )
+            assert added.json()["data"]["cartLinesAdd"]["errors"] == []
+            stdout, stderr = browser.communicate(timeout=120)
+        finally:
+            if browser.poll() is None:
+                browser.kill()
+    # then: GraphiQL shows the event in its result pane
+    output = f"stdout:\n{stdout}\nstderr:\n{stderr}"
+    assert browser.returncode == 0, output
+    assert "graphiql_smoke: OK" in stdout, output
+
+
+CART_CREATE = """mutation($lines: [CartLineInput!]!) { cartCreate(input: { lines: $lines }) { cart { id } } }"""
+CART_ADD = """mutation($cart: ID!, $variant: ID!) {
+  cartLinesAdd(cartId: $cart, lines: [{ merchandiseId: $variant, quantity: 2 }]) { errors { code } } }"""

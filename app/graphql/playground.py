@@ -99,7 +99,7 @@ def graphiql_html(
     ``endpoint`` is resolved by the browser against the page's own origin, so a
     path such as ``/graphql`` is what to pass. There is no inline script: the
     first-party ``bootstrap.js`` reads its settings from data-* attributes.
-    Subscriptions are not configured (GraphiQL runs queries and mutations).
+    Subscriptions run over a WebSocket to the same endpoint (the bundled graphql-ws client).
     """
     prefix = asset_prefix.rstrip("/")
     versions = _asset_versions()

@@ -66,7 +66,6 @@ class RedisBroker:
         self._client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._channel = channel
         self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()  # set while subscribed (tests wait on it)
 
     async def start(self, deliver: Deliver) -> None:
         """Listen on the channel (in a task that outlives Redis outages)."""
@@ -92,7 +91,6 @@ class RedisBroker:
                 if failures:
                     log.info("Redis pub/sub is back: live updates resume")
                 failures = 0
-                self.listening.set()
                 await _read(pubsub, deliver)
             except (RedisError, OSError) as exc:
                 if failures == 0:
@@ -100,7 +98,6 @@ class RedisBroker:
                 await asyncio.sleep(RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)])
                 failures += 1
             finally:
-                self.listening.clear()
                 await _quietly_close(pubsub)
 
 

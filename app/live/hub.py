@@ -141,7 +141,7 @@ class LiveHub:
         self._max = max_subscriptions
         self._topics: dict[str, set[Subscription]] = {}
         self._count = 0
-        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(OUTBOX_SIZE)
+        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None  # made in the serving loop
         self._sender: asyncio.Task[None] | None = None
         self._releases: set[asyncio.Task[None]] = set()
         self._metrics = _Metrics(registry or CollectorRegistry())
@@ -153,14 +153,16 @@ class LiveHub:
 
     async def start(self) -> None:
         """Listen to the broker and start publishing."""
+        self._outbox = asyncio.Queue(OUTBOX_SIZE)
         await self.broker.start(self._deliver)
-        self._sender = asyncio.create_task(self._send(), name="live-publisher")
+        self._sender = asyncio.create_task(self._send(self._outbox), name="live-publisher")
 
     async def stop(self) -> None:
         """Stop publishing and listening; subscriptions still open end."""
         if self._sender is not None:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
+        self._outbox = None
         await self.broker.stop()
         for subscription in {s for subs in self._topics.values() for s in subs}:
             await subscription.close()
@@ -179,6 +181,8 @@ class LiveHub:
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         """Publish an event (without waiting): call it after the transaction that caused it commits."""
+        if self._outbox is None:  # not serving: nobody can be subscribed
+            return
         try:
             self._outbox.put_nowait((topic, payload))
         except asyncio.QueueFull:
@@ -210,9 +214,9 @@ class LiveHub:
                 task.add_done_callback(self._releases.discard)
         self._metrics.delivered.inc(len(subscribers))
 
-    async def _send(self) -> None:
+    async def _send(self, outbox: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
         while True:
-            topic, payload = await self._outbox.get()
+            topic, payload = await outbox.get()
             try:
                 await self.broker.publish(topic, payload)
                 self._metrics.published.inc()

@@ -55,7 +55,7 @@ function isLocal(rawUrl) {
     return false;
   }
   if (LOCAL_SCHEMES.has(url.protocol)) return true;
-  return (url.protocol === "http:" || url.protocol === "https:") && LOOPBACK_HOSTS.has(url.hostname);
+  return ["http:", "https:", "ws:", "wss:"].includes(url.protocol) && LOOPBACK_HOSTS.has(url.hostname);
 }
 
 const failures = [];
@@ -130,7 +130,11 @@ try {
   if (editorValue !== opts.query) throw new Error(`query editor holds ${JSON.stringify(editorValue)}`);
   log(`query set: ${opts.query}`);
 
+  // GraphiQL parses the editor's text after a short debounce; its fetcher picks the WebSocket for a
+  // subscription only once the parsed document says it is one.
+  await page.waitForTimeout(750);
   await page.click(".graphiql-execute-button");
+  log("run clicked");
   const resultHandle = await page.waitForFunction(
     (expected) => {
       const el = document.querySelector(".graphiql-response .CodeMirror");
