@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         RedisBroker(settings.redis_url, live_channel(settings)) if settings.redis_url else LocalBroker(),
         lambda: EventResources(engine),
         registry=metrics.registry,
+        max_subscriptions=settings.subscriptions_per_process,
     )
     pipeline = Pipeline(
         build_schema(),
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GraphQLHTTP(pipeline)
     origin_allowed = _origins(settings)
     events = GraphQLSSE(pipeline, origin_allowed=origin_allowed)
-    sockets = GraphQLWebSocket(pipeline, origin_allowed)
+    sockets = GraphQLWebSocket(pipeline, origin_allowed, max_subscriptions=settings.subscriptions_per_connection)
 
     async def graphql_endpoint(request: Request) -> Response:
         if settings.debug and wants_html(request):
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.accounts = accounts
     app.state.live = live
     app.state.pipeline = pipeline
+    app.state.metrics_registry = metrics.registry
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app

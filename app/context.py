@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,11 +62,18 @@ class Context:
     payments: Any = None
     # the process's live-update hub (app.live.hub.LiveHub): subscriptions, and events published after commit
     live: Any = None
+    # while a subscription's event executes: what lets go of the event once its result is made
+    on_event_done: Callable[[], Awaitable[None]] | None = None
     response_cookies: ResponseCookies = field(default_factory=ResponseCookies)
 
     def columns_of(self, type_name: str) -> frozenset[str] | None:
         """The columns of rows of this object type the document reads; None for every column."""
         return self.columns.get(type_name)
+
+    async def event_done(self) -> None:
+        """A subscription's event has its result: let go of what its execution shared (see resolvers.live)."""
+        if self.on_event_done is not None:
+            await self.on_event_done()
 
     async def release_database(self) -> None:
         """Return the request's connection to the pool until its next statement (a subscription, between

@@ -80,6 +80,8 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    subscriptions_per_connection: int = 50  # GraphQL operations at once on one WebSocket
+    subscriptions_per_process: int = 10_000
     stripe_secret_key: Secret | None = None  # enables the `stripe` payment provider
     stripe_webhook_secret: Secret | None = None  # the webhook endpoint's signing secret (whsec_...)
     stripe_api_base: str = "https://api.stripe.com"  # another base only for a local stub or a proxy
@@ -196,6 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_reset_url=env.get("PASSWORD_RESET_URL") or Settings.password_reset_url,
         payment_webhook_secret=Secret(env["PAYMENT_WEBHOOK_SECRET"]) if env.get("PAYMENT_WEBHOOK_SECRET") else None,
         payment_timeout_seconds=_int(env, "PAYMENT_TIMEOUT", 1800, minimum=1),
+        subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1),
+        subscriptions_per_process=_int(env, "SUBSCRIPTIONS_PER_PROCESS", 10_000, minimum=1),
         stripe_secret_key=Secret(env["STRIPE_SECRET_KEY"]) if env.get("STRIPE_SECRET_KEY") else None,
         stripe_webhook_secret=Secret(env["STRIPE_WEBHOOK_SECRET"]) if env.get("STRIPE_WEBHOOK_SECRET") else None,
         stripe_api_base=(env.get("STRIPE_API_BASE") or Settings.stripe_api_base).rstrip("/"),

@@ -258,7 +258,11 @@ class Pipeline:
                         try:
                             async for event in stream:
                                 state.result = event
-                                yield await self._finish(state, run, None)
+                                result = await self._finish(state, run, None)
+                                done = getattr(context, "event_done", None)
+                                if done is not None:  # before the transport sends it, however slowly
+                                    await done()
+                                yield result
                         finally:
                             await stream.aclose()
         except Exception as exc:  # outside any resolver, as in `run`
