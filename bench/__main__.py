@@ -2,7 +2,7 @@
 
 Seeds the databases, starts both servers per (database, worker count) (on PostgreSQL with 1 worker also the
 peers, PostGraphile 5 and 4, for W1), checks their answers, runs wrk for each workload at fixed concurrencies,
-interleaved and repeated, then paced at half the maximum throughput
+interleaved and repeated (W4 on fresh carts made for each run), then paced at half the maximum throughput
 reached, and writes bench/results/ (README.md with the tables, chart.png, results.json) only when every
 correctness check passed. See bench/README.md.
 """
@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from bench import peer_servers, report
+from bench.carts import CartStock
 from bench.databases import POSTGRES_DATABASE, BenchDatabase, prepare
 from bench.inprocess import count_statements
 from bench.load import GateFailure, Target, gate, run_wrk, wrk_path
@@ -35,7 +36,8 @@ from bench.pacing import pilot_seconds, plan
 from bench.peer_servers import BY_KEY as PEERS
 from bench.peer_servers import gate_peer, parse_peers, peer_server
 from bench.servers import BIN, ProcessTree, Server, free_port, stop_all
-from bench.workloads import WORKLOADS, pick_variables
+from bench.workloads import BY_KEY as WORKLOADS_BY_KEY
+from bench.workloads import WORKLOADS, Workload, pick_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -58,6 +60,14 @@ def _name_list(text: str) -> list[str]:
     if not names or unknown:
         raise argparse.ArgumentTypeError("expected postgresql, sqlite or both, separated by a comma")
     return names
+
+
+def _workload_list(text: str) -> list[Workload]:
+    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = set(keys) - set(WORKLOADS_BY_KEY)
+    if not keys or unknown:
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(WORKLOADS_BY_KEY)}, separated by commas")
+    return [workload for workload in WORKLOADS if workload.key in keys]
 
 
 def _peer_list(text: str) -> list[str]:
@@ -91,6 +101,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--databases", type=_name_list, default=["postgresql", "sqlite"], help="postgresql,sqlite (default both)"
     )
     parser.add_argument("--workers", type=_int_list, default=[1, 2], help="worker processes (default 1,2)")
+    parser.add_argument(
+        "--workloads",
+        type=_workload_list,
+        default=list(WORKLOADS),
+        help="the workloads to run, e.g. w1,w4 (default all: " + ",".join(WORKLOADS_BY_KEY) + ")",
+    )
     parser.add_argument(
         "--warmup",
         type=float,
@@ -131,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if "postgresql" in args.databases and 1 in args.workers
         else (args.databases[0], args.workers[0])
     )
-    if not ("postgresql" in args.databases and 1 in args.workers):
+    if not ("postgresql" in args.databases and 1 in args.workers) or WORKLOADS_BY_KEY["w1"] not in args.workloads:
         args.peers = []
     if args.peers:
         peer_servers.install(log)
@@ -142,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for database in databases:
             variables = asyncio.run(pick_variables(database.url))
-            counts = asyncio.run(count_statements(database.url, variables))
+            counts = asyncio.run(count_statements(database.url, variables, args.workloads))
             statements[database.name] = {key: {"graphql": c.graphql, "limit": c.limit} for key, c in counts.items()}
             log(
                 f"{database.name}: SQL statements per request (GraphQL / limit): "
@@ -245,6 +261,7 @@ def run_configuration(
         key: peer_server(PEERS[key], database.url, free_port(), files / f"{key}.log")
         for key in (args.peers if not database.is_sqlite and workers == 1 else [])
     }
+    carts = CartStock(database.url, files / "w4-carts.txt")
     runs: list[dict[str, Any]] = []
     try:
         log(f"{label}: starting the servers" + (f" and the peers ({', '.join(peers)})" if peers else ""))
@@ -254,7 +271,7 @@ def run_configuration(
             peer.start()
         for started_server in (graphql, limit):
             _wait_for_workers(started_server, workers)
-        targets = _write_request_files(files, graphql, limit, variables, peers)
+        targets = _write_request_files(files, graphql, limit, variables, peers, args.workloads, carts)
         with httpx.Client(timeout=60.0) as client:
             _gate_all(client, targets, files, "first check")
             trees = {"graphql": graphql.tree(), "limit": limit.tree()}
@@ -262,7 +279,7 @@ def run_configuration(
             postgres = None if database.is_sqlite else POSTGRES_DATABASE
             if args.warmup:
                 log(f"{label}: warming up ({args.warmup:g} s per server and workload)")
-                for workload in WORKLOADS:
+                for workload in args.workloads:
                     for server in targets[workload.key]:
                         run_wrk(
                             wrk,
@@ -276,7 +293,7 @@ def run_configuration(
                 _gate_all(client, targets, files, "after the warm-up")
             for repetition in range(args.repeat):
                 for concurrency in concurrencies:
-                    for workload in WORKLOADS:
+                    for workload in args.workloads:
                         # Every server of the workload back to back; the order reverses between repetitions.
                         order = list(targets[workload.key])
                         for server in order if repetition % 2 == 0 else reversed(order):
@@ -306,6 +323,7 @@ def run_configuration(
                                 f"{label}: rep {repetition + 1}/{args.repeat} {workload.key} c={concurrency} "
                                 f"{server:13} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:7.1f} ms  "
                                 f"p99 {measured.p99_ms:7.1f} ms  cpu {measured.cpu_ms_per_request:6.2f} ms/req"
+                                + ("" if measured.carts_used is None else f"  {measured.carts_used} carts got a line")
                             )
             runs += _paced_runs(wrk, targets, trees, client, files, label, postgres, runs, args.duration)
     finally:
@@ -313,6 +331,7 @@ def run_configuration(
         limit.stop()
         for peer in peers.values():
             peer.stop()
+        carts.close()
     return runs
 
 
@@ -332,20 +351,20 @@ def _paced_runs(
     estimated from the closed-loop runs gives the latency the measured run's pace is set from."""
     configuration = {"database": closed[0]["database"], "workers": closed[0]["workers"]}
     runs: list[dict[str, Any]] = []
-    for workload in WORKLOADS:
+    for key in targets:
         for server in ("graphql", "limit"):
-            target, tree, mismatch = targets[workload.key][server], trees[server], files / "mismatch.txt"
-            pace = plan(closed, workload.key, server, configuration["workers"])
+            target, tree, mismatch = targets[key][server], trees[server], files / "mismatch.txt"
+            pace = plan(closed, key, server, configuration["workers"])
             pilot = run_wrk(
                 wrk, target, tree, pace.connections, pilot_seconds(duration), postgres, mismatch, pace.mean_delay_ms
             )
             pace = pace.with_latency(pilot.mean_ms)
             measured = run_wrk(wrk, target, tree, pace.connections, duration, postgres, mismatch, pace.mean_delay_ms)
-            _gate_all(client, targets, files, f"after {server} {workload.key} paced")
+            _gate_all(client, targets, files, f"after {server} {key} paced")
             runs.append(
                 {
                     **configuration,
-                    "workload": workload.key,
+                    "workload": key,
                     "mode": "paced",
                     "repetition": 0,
                     "server": server,
@@ -354,7 +373,7 @@ def _paced_runs(
                 }
             )
             log(
-                f"{label}: paced {workload.key} {server:7} target {pace.target_rps:7.1f} req/s "
+                f"{label}: paced {key} {server:7} target {pace.target_rps:7.1f} req/s "
                 f"({pace.connections} connections, mean delay {pace.mean_delay_ms:.1f} ms): "
                 f"{measured.rps:7.1f} req/s  p50 {measured.p50_ms:7.1f} ms  p99 {measured.p99_ms:7.1f} ms"
             )
@@ -384,19 +403,28 @@ def _cmdline(pid: int) -> bytes:
 
 
 def _write_request_files(
-    files: Path, graphql: Server, limit: Server, variables: dict[str, Any], peers: dict[str, Server]
+    files: Path,
+    graphql: Server,
+    limit: Server,
+    variables: dict[str, Any],
+    peers: dict[str, Server],
+    workloads: list[Workload],
+    carts: CartStock,
 ) -> dict[str, dict[str, Target]]:
-    """Each workload's targets: "graphql" and "limit" first, then the peers (W1 only), each with its own body."""
+    """Each workload's targets: "graphql" and "limit" first, then the peers (W1 only), each with its own body.
+    A fresh-cart workload's targets take their carts from `carts`."""
     targets: dict[str, dict[str, Target]] = {}
-    for workload in WORKLOADS:
-        body_file = files / f"{workload.key}-request.json"
-        body_file.write_bytes(workload.body(variables[workload.key]))
-        targets[workload.key] = {
+    for workload in workloads:
+        key = workload.key
+        body_file = files / f"{key}-request.json"
+        body_file.write_bytes(workload.body(variables[key]))
+        stock = carts if workload.fresh_cart else None
+        targets[key] = {
             "graphql": Target(
-                "graphql", graphql.base_url + "/graphql", body_file, files / f"{workload.key}-graphql-expected.json"
+                "graphql", graphql.base_url + "/graphql", body_file, files / f"{key}-graphql-expected.json", stock
             ),
             "limit": Target(
-                "limit", limit.base_url + f"/{workload.key}", body_file, files / f"{workload.key}-limit-expected.json"
+                "limit", limit.base_url + f"/{key}", body_file, files / f"{key}-limit-expected.json", stock
             ),
         }
     for key, server in peers.items():
@@ -408,10 +436,14 @@ def _write_request_files(
 
 def _gate_all(client: httpx.Client, targets: dict[str, dict[str, Target]], files: Path, when: str) -> None:
     """Every workload once on both servers: no errors, equal JSON, and the very bytes the load runs expect
-    (written on the first check). Each peer of a workload: no errors and the same data as our answer."""
+    (written on the first check; on fresh carts, the same bytes but for the IDs). Each peer of a workload:
+    no errors and the same data as our answer."""
     for key, pair in targets.items():
+        workload = WORKLOADS_BY_KEY[key]
         body = pair["graphql"].body_file.read_bytes()
-        answers = gate(client, pair["graphql"].url, pair["limit"].url, body, f"{key} {when}")
+        answers = gate(
+            client, workload, pair["graphql"].url, pair["limit"].url, body, f"{key} {when}", pair["graphql"].carts
+        )
         checked = [(pair["graphql"], answers[0]), (pair["limit"], answers[1])]
         for server, target in pair.items():
             if server in PEERS:
@@ -419,7 +451,7 @@ def _gate_all(client: httpx.Client, targets: dict[str, dict[str, Target]], files
         for target, answer in checked:
             if not target.expected_file.exists() or when == "first check":
                 target.expected_file.write_bytes(answer)
-            elif target.expected_file.read_bytes() != answer:
+            elif workload.comparable(target.expected_file.read_bytes()) != workload.comparable(answer):
                 saved = files / f"{key}-{target.server}-changed.json"
                 saved.write_bytes(answer)
                 raise GateFailure(f"{key} {when}: {target.server} answered other bytes than before (saved {saved})")
@@ -471,6 +503,7 @@ def _meta(
         "workers": args.workers,
         "sweep": list(sweep),
         "peers": {key: PEERS[key].label() for key in args.peers},
+        "workloads": [workload.key for workload in args.workloads],
         "variables": json.dumps({key: value for key, value in variables.items() if value}),
         "versions": versions,
     }

@@ -2,9 +2,13 @@
 
 It returns exactly the JSON the GraphQL server returns for the benchmark's requests (the benchmark checks
 the bodies are equal), so the gap between the two is what GraphQL execution, the loaders and SQLAlchemy
-cost. One endpoint per workload (POST /w1, /w2, /w3; the body is the same GraphQL request, of which only
-the variables are read), GET /healthz. PostgreSQL through an asyncpg pool of 10 connections per process,
-SQLite through up to 10 aiosqlite connections per process; one connection per request, like the app.
+cost. One endpoint per workload (POST /w1, /w2, /w3, /w4; the body is the same GraphQL request, of which
+only the variables are read), GET /healthz. PostgreSQL through an asyncpg pool of 10 connections per
+process, SQLite through up to 10 aiosqlite connections per process; one connection per request, like the app.
+
+It imports nothing of the app (that would add some 30 MB to every limit process, and to its peak RSS), so
+the little W4 shares with it is written here again: the cart's limits, checked against `app.cart.sql` by
+the benchmark (`check_cart_limits`), and the decoding of IDs, which the gate exercises on every check.
 
 Run: LIMIT_DATABASE_URL=... uvicorn bench.limit_server:create_app --factory --workers N
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,10 +31,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-__all__ = ["Database", "create_app"]
+__all__ = ["MAX_LINES", "MAX_QUANTITY", "Database", "create_app"]
 
 POOL_SIZE = 10
 CURRENCY = "USD"
+CENT = Decimal("0.01")
+# The app's SQLite connection settings (app.db.database._sqlite_pragmas): W4 writes, and foreign keys and
+# synchronous=NORMAL change what a write costs.
+SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000")
 
 
 # --- Database access: one statement = one fetch, `?` placeholders, `{ids}` for a list of ids ------------
@@ -84,7 +93,8 @@ class Database:
             self._opened += 1
             path = self.url.split(":///", 1)[1]
             raw = await aiosqlite.connect(path)
-            await raw.execute("PRAGMA busy_timeout=30000")
+            for pragma in SQLITE_PRAGMAS:
+                await raw.execute(f"PRAGMA {pragma}")
             return raw
         return await self._idle.get()
 
@@ -112,6 +122,20 @@ class Database:
     def price_param(self, value: str) -> Any:
         return float(value) if self.is_sqlite else Decimal(value)
 
+    def decimal(self, amount: Any) -> Decimal:
+        """A stored price as an exact Decimal (SQLite returns a float)."""
+        return amount if isinstance(amount, Decimal) else Decimal(f"{amount:.2f}")
+
+    def now(self) -> Any:
+        """The current UTC time as a timestamp parameter: SQLite keeps the text SQLAlchemy writes."""
+        now = datetime.now(UTC)
+        return now.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else now
+
+    @property
+    def for_update(self) -> str:
+        """The clause that locks the rows read (SQLite has none: BEGIN IMMEDIATE locks the database)."""
+        return "" if self.is_sqlite else " FOR UPDATE"
+
     def timestamp(self, value: Any) -> str:
         if isinstance(value, str):  # SQLite keeps UTC timestamps as text without an offset
             value = datetime.fromisoformat(value).replace(tzinfo=UTC)
@@ -133,12 +157,46 @@ class Connection:
             return await self.raw.execute_fetchall(statement, args)  # type: ignore[no-any-return]
         return await self.raw.fetch(statement, *args)  # type: ignore[no-any-return]
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises; each a statement, as the app counts them. On
+        SQLite BEGIN IMMEDIATE, as the app: the write lock from the start."""
+        await self._control("BEGIN IMMEDIATE" if self.database.is_sqlite else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            await self._control("ROLLBACK")
+            raise
+        await self._control("COMMIT")
+
+    async def _control(self, statement: str) -> None:
+        self.database.statements += 1
+        await self.raw.execute(statement)
+
 
 # --- Shared pieces of the responses --------------------------------------------------------------------
 
 
-def global_id(type_name: str, pk: int) -> str:
+def global_id(type_name: str, pk: int | str) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def carried_by(id: Any, type_name: str) -> str | None:
+    """What a global ID of this type carries (a primary key, a cart's token); None for anything else."""
+    if not isinstance(id, str) or not id or len(id) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(id + "=" * (-len(id) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    found, _, value = raw.partition(":")
+    return value if found == type_name and value else None
+
+
+def pk_in(id: Any, type_name: str) -> int | None:
+    """The primary key a global ID of this type names; None for anything else."""
+    value = carried_by(id, type_name)
+    return int(value) if value is not None and value.isdigit() and 1 <= int(value) < 2**31 else None
 
 
 def money(database: Database, amount: Any) -> dict[str, str] | None:
@@ -352,12 +410,121 @@ async def search(connection: Connection, variables: dict[str, Any]) -> dict[str,
     return {"products": {"nodes": nodes}}
 
 
+# --- W4 cartLinesAdd on a fresh cart ----------------------------------------------------------------------
+
+MAX_LINES = 100  # app.cart.sql.MAX_LINES
+MAX_QUANTITY = 99  # app.cart.sql.MAX_QUANTITY
+
+W4_LOCK_CART = "SELECT id, status, customer_id FROM carts WHERE token = ?"
+W4_CART_STATE = (
+    "SELECT EXISTS (SELECT 1 FROM product_variants v JOIN products p ON p.id = v.product_id "
+    "WHERE v.id = ? AND p.status = 'ACTIVE'), "
+    "(SELECT count(*) FROM cart_lines WHERE cart_id = ?), "
+    "(SELECT quantity FROM cart_lines WHERE cart_id = ? AND variant_id = ?)"
+)
+W4_PUT_LINE = (
+    "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity"
+)
+W4_TOUCH_CART = "UPDATE carts SET updated_at = ? WHERE id = ?"
+W4_LINES = (
+    "SELECT l.id, l.quantity, v.sku, v.price, p.status = 'ACTIVE', v.stock_quantity FROM cart_lines l "
+    "JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id "
+    "WHERE l.cart_id = ? ORDER BY l.id"
+)
+LINES_SHOWN = 10  # lines(first: 10)
+
+
+class CartRefused(Exception):
+    """An expected failure of a cart change, answered as the payload's `errors` (as resolvers.cart words it)."""
+
+    def __init__(self, code: str, message: str, *field: str | int) -> None:
+        super().__init__(message)
+        self.error = {"field": [str(part) for part in field], "message": message, "code": code}
+
+
+def _cart_not_found() -> CartRefused:
+    return CartRefused("NOT_FOUND", "No open cart of yours has this ID", "cartId")
+
+
+def _variant_not_found() -> CartRefused:
+    return CartRefused("NOT_FOUND", "No variant on sale has this ID", "input", "lines", 0, "merchandiseId")
+
+
+def _bad_quantity(*field: str | int) -> CartRefused:
+    return CartRefused("INVALID_QUANTITY", f"A quantity must be from 1 to {MAX_QUANTITY}", *field)
+
+
+async def cart_lines_add(connection: Connection, variables: dict[str, Any]) -> dict[str, Any]:
+    """One line (a variant, a quantity) added to a guest's open cart, merged into the variant's line if
+    there is one, in one transaction with the cart locked; the cart as it is then."""
+    token = carried_by(variables.get("cartId"), "Cart")
+    try:
+        async with connection.transaction():
+            cart_id = await _add_line(connection, token, variables.get("variantId"), variables.get("quantity"))
+            lines = await connection.fetch(W4_LINES, cart_id)
+    except CartRefused as refused:
+        return {"cartLinesAdd": {"cart": None, "errors": [refused.error]}}
+    return {"cartLinesAdd": {"cart": _cart(connection.database, token, lines), "errors": []}}
+
+
+async def _add_line(connection: Connection, token: str | None, variant_id: Any, quantity: Any) -> int:
+    """Lock the cart, check the line, insert or merge it and mark the cart changed; the cart's id."""
+    database = connection.database
+    found = await connection.fetch(W4_LOCK_CART + database.for_update, token) if token is not None else []
+    if not found or found[0][1] != "OPEN" or found[0][2] is not None:  # an anonymous request: guest carts only
+        raise _cart_not_found()
+    cart_id = found[0][0]
+    variant = pk_in(variant_id, "ProductVariant")
+    if variant is None:
+        raise _variant_not_found()
+    if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise _bad_quantity("input", "lines", 0, "quantity")
+    on_sale, line_count, current = (await connection.fetch(W4_CART_STATE, variant, cart_id, cart_id, variant))[0]
+    if not on_sale:
+        raise _variant_not_found()
+    if current is None and line_count >= MAX_LINES:
+        raise CartRefused("TOO_MANY_LINES", f"A cart holds at most {MAX_LINES} lines", "input", "lines")
+    total = quantity + (current or 0)
+    if total > MAX_QUANTITY:
+        raise _bad_quantity("input", "lines")
+    now = database.now()
+    await connection.fetch(W4_PUT_LINE, cart_id, variant, total, now)
+    await connection.fetch(W4_TOUCH_CART, now, cart_id)
+    return int(cart_id)
+
+
+def _cart(database: Database, token: str | None, lines: Sequence[Any]) -> dict[str, Any]:
+    """The cart's JSON: every line counts in the total quantity, those on sale and in stock in the subtotal."""
+    nodes = []
+    subtotal = Decimal("0.00")
+    for line_id, quantity, sku, price, on_sale, stock in lines:
+        amount = database.decimal(price) * quantity
+        if on_sale and stock >= quantity:
+            subtotal += amount
+        nodes.append(
+            {
+                "id": global_id("CartLine", line_id),
+                "quantity": quantity,
+                "merchandise": {"sku": sku, "price": money(database, price)} if on_sale else None,
+                "cost": {"totalAmount": money(database, amount.quantize(CENT))},
+            }
+        )
+    return {
+        "id": global_id("Cart", str(token)),
+        "totalQuantity": sum(node["quantity"] for node in nodes),
+        "lines": {"nodes": nodes[:LINES_SHOWN]},
+        "cost": {"subtotalAmount": money(database, subtotal.quantize(CENT))},
+    }
+
+
 # --- The app ---------------------------------------------------------------------------------------------
 
 HANDLERS: dict[str, Callable[[Connection, dict[str, Any]], Any]] = {
     "w1": listing,
     "w2": product_page,
     "w3": search,
+    "w4": cart_lines_add,
 }
 
 
@@ -384,8 +551,10 @@ def create_app(database_url: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await database.open()
-        yield
-        await database.close()
+        try:
+            yield
+        finally:  # also when the block fails (an in-process check): aiosqlite's threads would keep Python alive
+            await database.close()
 
     routes = [Route(f"/{key}", endpoint(handler), methods=["POST"]) for key, handler in HANDLERS.items()]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
