@@ -44,6 +44,7 @@ __all__ = [
     "carts_totals",
     "line_id_of",
     "lines_merchandise",
+    "may_see_cart",
     "merge_guest_cart",
 ]
 
@@ -108,7 +109,9 @@ def _line_pk(id: str) -> int | None:
 # --------------------------------------------------------------------------- reading
 
 
-def _may_see(ctx: Context, row: Any) -> bool:
+def may_see_cart(ctx: Context, row: Any) -> bool:
+    """Whether the viewer may read this cart: an open guest cart for whoever has its ID, a customer's for
+    that customer and staff."""
     if row is None or row.status != "OPEN":
         return False
     if row.customer_id is None:
@@ -123,7 +126,7 @@ async def cart(ctx: Context, id: str) -> Any:
     if token is None:
         return None
     row = await ctx.loaders.get(CartByTokenLoader).load(token)
-    return row if _may_see(ctx, row) else None
+    return row if may_see_cart(ctx, row) else None
 
 
 async def cart_lines(ctx: Context, row: Any, page: PageArgs) -> PageOfRows:
@@ -220,7 +223,7 @@ async def _add(db: RequestDatabase, cart_id: int, wanted: dict[int, int], *, cap
 async def _locked(ctx: Context, cart_id: str) -> Any:
     token = _decode("Cart", cart_id)
     row = await sql.lock_cart(ctx.db, token) if token is not None else None
-    if not _may_see(ctx, row):
+    if not may_see_cart(ctx, row):
         raise CartFailure("NOT_FOUND", "No open cart of yours has this ID", ("cartId",))
     return row
 

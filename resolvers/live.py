@@ -18,7 +18,7 @@ from app.db.ids import pk_of
 from app.errors import DomainError, Forbidden, Unauthenticated
 from app.live.hub import EventScope, Subscription, TooManySubscriptions
 from app.orders.loaders import OrderByIdLoader
-from resolvers.cart import cart
+from resolvers.cart import cart, may_see_cart
 
 __all__ = [
     "MAX_VARIANTS",
@@ -86,8 +86,10 @@ async def _load_variant(ctx: Context, payload: dict[str, Any]) -> Any:
 
 
 async def _load_cart(ctx: Context, payload: dict[str, Any]) -> Any:
+    """The cart as `cart(id:)` would show it to this subscriber now; the stream ends once it would not (checked
+    out, merged, or become a customer's cart at sign-in)."""
     row = await ctx.loaders.get(CartByTokenLoader).load(str(payload["token"]))
-    return row if row is not None and row.status == "OPEN" else END
+    return row if may_see_cart(ctx, row) else END
 
 
 async def _stream(
@@ -98,29 +100,47 @@ async def _stream(
     expires: bool,
 ) -> AsyncGenerator[Any, None]:
     """Each event's row, loaded and then executed with the event's shared database handle and loaders (the
-    context points at them while the subscriber's selection runs). A subscription that needed the viewer
-    ends with UNAUTHENTICATED when the viewer's token expires (events or not) or its session is signed out."""
+    context points at them while the subscriber's selection runs). The event is let go as soon as its
+    result is made (`Context.event_done`), before the transport sends it, so a subscriber slow to read
+    holds no connection. A subscription that needed the viewer ends with UNAUTHENTICATED when the viewer's
+    token expires (events or not) or its session is signed out."""
     between = ctx.db, ctx.loaders
     try:
         while True:
             scope = await _next_event(ctx, subscription, expires)
             if scope is None:  # the hub closed the subscription (shutting down)
                 return
+            done = _letting_go(ctx, scope, between)
             try:
                 if expires:
                     _check_viewer(ctx)
                 resources = scope.resources()
                 ctx.db, ctx.loaders = resources.db, resources.loaders
+                ctx.on_event_done = done
                 row = await load(ctx, scope.payload)
                 if row is END:
                     return
                 if row is not None:
                     yield row
             finally:
-                ctx.db, ctx.loaders = between
-                await scope.release()
+                await done()
     finally:
         await subscription.close()
+
+
+def _letting_go(ctx: Context, scope: EventScope, between: tuple[Any, Any]) -> Callable[[], Awaitable[None]]:
+    """Once, whoever calls it first: point the context back at its own handles and release the event."""
+    released = False
+
+    async def done() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            ctx.db, ctx.loaders = between
+            ctx.on_event_done = None
+            await scope.release()
+
+    return done
 
 
 async def _next_event(ctx: Context, subscription: Subscription, expires: bool) -> EventScope | None:

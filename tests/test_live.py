@@ -21,7 +21,7 @@ from app.graphql.pipeline import GraphQLParams
 from app.orders.models import Order
 from app.settings import Secret
 from tests.conftest import seeded_database, settings_for
-from tests.support.accounts import Client, Running, bearer, new_email, running, sign_in, sign_up
+from tests.support.accounts import PASSWORD, Client, Running, bearer, new_email, running, sign_in, sign_up
 from tests.test_accounts import _run
 from tests.test_checkout import CHECKOUT, STATUS, _cart, _checkout, _customer_order, _fresh_variants, _staff
 
@@ -229,6 +229,27 @@ async def test_another_device_sees_the_cart_change_and_the_stream_ends_at_checko
     assert done["data"]["checkoutComplete"]["errors"] == []
     await asyncio.wait_for(follower.ended.wait(), 5)
     await other_device.aclose()
+    await _subscribed(app, 0)
+
+
+async def test_a_guest_cart_that_becomes_a_customers_at_sign_in_is_no_longer_followed_by_its_old_id(
+    app, client, shop_url
+):
+    # given: a guest's cart, followed by whoever has its ID
+    [(_, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=50)
+    cart = await _cart(client, [(variant, 1)])
+    follower = Subscriber(app, CART_CHANGED, {"id": cart["id"]})
+    await _subscribed(app)
+    # when: a customer signs in with it (it becomes theirs: they have no open cart)
+    email = new_email()
+    await sign_up(client, email)
+    login = """mutation($email: String!, $password: String!, $cart: ID) {
+      customerLogin(email: $email, password: $password, cartId: $cart) { errors { code } } }"""
+    answer = await client.gql(login, {"email": email, "password": PASSWORD, "cart": cart["id"]})
+    assert answer["data"]["customerLogin"]["errors"] == []
+    # then: the anonymous follower hears nothing of the customer's cart; its stream ends
+    await asyncio.wait_for(follower.ended.wait(), 5)
+    assert follower.received.empty()
     await _subscribed(app, 0)
 
 
