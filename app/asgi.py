@@ -28,7 +28,7 @@ from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.graphql.sse import GraphQLSSE, wants_event_stream
-from app.graphql.websocket import GraphQLWebSocket, same_origin
+from app.graphql.websocket import GraphQLWebSocket
 from app.live.brokers import LocalBroker, RedisBroker, live_channel
 from app.live.hub import LiveHub
 from app.live.resources import EventResources
@@ -36,6 +36,7 @@ from app.observability import configure_logging
 from app.orders.payments import PaymentProviders, WebhookRefused
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
+from app.web.cors import cors, origin_check
 from app.web.metrics import Metrics
 from app.web.request_id import RequestIdMiddleware, current_request_id
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         authenticate=Authenticator(accounts.tokens, revocations),
     )
     graphql = GraphQLHTTP(pipeline)
-    origin_allowed = _origins(settings)
+    origin_allowed = origin_check(settings.cors_origins, any_origin=settings.debug)
     events = GraphQLSSE(pipeline, origin_allowed=origin_allowed)
     sockets = GraphQLWebSocket(pipeline, origin_allowed, max_subscriptions=settings.subscriptions_per_connection)
 
@@ -123,17 +124,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.live = live
     app.state.pipeline = pipeline
     app.state.metrics_registry = metrics.registry
+    if settings.cors_origins:
+        app.add_middleware(_Wrap, wrap=lambda inner: cors(inner, settings.cors_origins))
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-def _origins(settings: Settings) -> Any:
-    """Which browser origins may open a subscription: the app's own; in development, any (until the CORS
-    allow-list exists)."""
-    if settings.debug:
-        return lambda _origin, _headers: True
-    return same_origin
 
 
 class _Wrap:

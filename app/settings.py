@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -80,6 +81,8 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    # browser origins (scheme://host[:port]) that may call the API from another origin, with credentials
+    cors_origins: tuple[str, ...] = ()
     subscriptions_per_connection: int = 50  # GraphQL operations at once on one WebSocket
     subscriptions_per_process: int = 10_000
     stripe_secret_key: Secret | None = None  # enables the `stripe` payment provider
@@ -103,6 +106,8 @@ class Settings:
         ):
             raise SettingsError("STRIPE_API_BASE must be an https:// URL (http:// only outside production)")
         self._check_stripe()
+        for origin in self.cors_origins:
+            _check_origin(origin)
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
             raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
 
@@ -153,6 +158,13 @@ def _check_database_url(value: str) -> None:
         )
 
 
+def _check_origin(origin: str) -> None:
+    parts = urlsplit(origin)
+    exact = parts.scheme in ("http", "https") and parts.netloc and not parts.path and not parts.query
+    if not exact or "*" in origin:
+        raise SettingsError(f"CORS_ORIGINS holds exact origins such as http://localhost:5173; got {origin!r}")
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -198,6 +210,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_reset_url=env.get("PASSWORD_RESET_URL") or Settings.password_reset_url,
         payment_webhook_secret=Secret(env["PAYMENT_WEBHOOK_SECRET"]) if env.get("PAYMENT_WEBHOOK_SECRET") else None,
         payment_timeout_seconds=_int(env, "PAYMENT_TIMEOUT", 1800, minimum=1),
+        cors_origins=tuple(
+            origin.strip().rstrip("/") for origin in env.get("CORS_ORIGINS", "").split(",") if origin.strip()
+        ),
         subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1),
         subscriptions_per_process=_int(env, "SUBSCRIPTIONS_PER_PROCESS", 10_000, minimum=1),
         stripe_secret_key=Secret(env["STRIPE_SECRET_KEY"]) if env.get("STRIPE_SECRET_KEY") else None,
