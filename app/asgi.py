@@ -26,6 +26,7 @@ from app.db.base import utcnow
 from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.pipeline import ContextFactory, Pipeline
+from app.graphql.limits import max_aliases_rule, max_depth_rule
 from app.graphql.playground import playground_response, playground_routes
 from app.graphql.sse import GraphQLSSE, wants_event_stream
 from app.graphql.websocket import GraphQLWebSocket
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     pipeline = Pipeline(
         build_schema(),
         request_context(settings, engine, accounts, payments, live),
+        rules=[max_depth_rule(settings.max_query_depth), max_aliases_rule(settings.max_aliases)],
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )

@@ -81,6 +81,8 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    max_query_depth: int = 15  # nested selections an operation may have
+    max_aliases: int = 30  # aliased fields an operation may have, fragments counted each time they are spread
     # browser origins (scheme://host[:port]) that may call the API from another origin, with credentials
     cors_origins: tuple[str, ...] = ()
     subscriptions_per_connection: int = 50  # GraphQL operations at once on one WebSocket
@@ -213,6 +215,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=tuple(
             origin.strip().rstrip("/") for origin in env.get("CORS_ORIGINS", "").split(",") if origin.strip()
         ),
+        max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
+        max_aliases=_int(env, "MAX_ALIASES", 30, minimum=0),
         subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1),
         subscriptions_per_process=_int(env, "SUBSCRIPTIONS_PER_PROCESS", 10_000, minimum=1),
         stripe_secret_key=Secret(env["STRIPE_SECRET_KEY"]) if env.get("STRIPE_SECRET_KEY") else None,

@@ -66,8 +66,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 def format_request_errors(errors: list[GraphQLError], code: str) -> list[dict[str, Any]]:
-    """Parse, validation, operation or variable errors as the spec formats them, each with `code`."""
-    return [{**error.formatted, "extensions": {**(error.extensions or {}), "code": code}} for error in errors]
+    """Parse, validation, operation or variable errors as the spec formats them, each with `code` unless it
+    has a code of its own (a limit's, such as MAX_DEPTH_EXCEEDED)."""
+    return [{**error.formatted, "extensions": {"code": code, **(error.extensions or {})}} for error in errors]
 
 
 def format_failure(exc: BaseException) -> dict[str, Any]:
