@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -25,8 +26,8 @@ from app.db import migrate
 from app.db.base import utcnow
 from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
-from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.limits import max_aliases_rule, max_depth_rule
+from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.graphql.sse import GraphQLSSE, wants_event_stream
 from app.graphql.websocket import GraphQLWebSocket
@@ -40,10 +41,12 @@ from app.settings import Settings, load_settings
 from app.web.cors import cors, origin_check
 from app.web.metrics import Metrics
 from app.web.request_id import RequestIdMiddleware, current_request_id
+from app.web.security_headers import security_headers
 
 __all__ = ["create_app", "request_context"]
 
 log = logging.getLogger("storefront")
+GZIP_MINIMUM_BYTES = 1024  # smaller responses are not worth a compressor's time
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -128,6 +131,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics_registry = metrics.registry
     if settings.cors_origins:
         app.add_middleware(_Wrap, wrap=lambda inner: cors(inner, settings.cors_origins))
+    # gzip outermost of these, after the headers are set; never for event streams (Starlette leaves them be)
+    app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, hsts=not settings.debug))
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app
