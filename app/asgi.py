@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         build_schema(),
         request_context(settings, engine, accounts, payments, live),
         rules=[max_depth_rule(settings.max_query_depth), max_aliases_rule(settings.max_aliases)],
+        hide_suggestions=settings.environment == "production",
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )

@@ -60,3 +60,20 @@ async def test_event_streams_are_never_compressed(client):
     response = await client.post("/graphql", json=LISTING, headers=headers)
     assert response.headers["content-type"].startswith("text/event-stream")
     assert "content-encoding" not in response.headers
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+async def test_field_and_value_suggestions_are_given_outside_production_only(catalog_url, environment):
+    settings = Settings(database_url=catalog_url, environment=environment, secret_key=Secret("h" * 40))
+    app = create_app(settings)
+    typo = {"query": "{ prodcts(first: 1) { nodes { id } } }"}
+    bad_value = {
+        "query": "query($sort: ProductSortKeys!) { products(first: 1, sortKey: $sort) { nodes { id } } }",
+        "variables": {"sort": "PRICEE"},
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+        messages = [
+            (await client.post("/graphql", json=body)).json()["errors"][0]["message"] for body in (typo, bad_value)
+        ]
+    suggested = ["Did you mean" in message for message in messages]
+    assert suggested == ([False, False] if environment == "production" else [True, True]), messages

@@ -39,9 +39,12 @@ class DocumentCache:
         schema: GraphQLSchema,
         rules: Sequence[type[ASTValidationRule]] | None = None,
         size: int = DOCUMENT_CACHE_SIZE,
+        *,
+        hide_suggestions: bool = False,
     ) -> None:
         self.schema = schema
         self.rules = rules  # None: graphql-core's specified_rules
+        self.hide_suggestions = hide_suggestions  # no "Did you mean ...?": the schema is not told by guessing
         self.size = size
         self._entries: OrderedDict[str, Prepared] = OrderedDict()
 
@@ -63,7 +66,8 @@ class DocumentCache:
         errors = prepared.validation_errors
         if errors is None:
             assert prepared.document is not None
-            errors = prepared.validation_errors = list(validate(self.schema, prepared.document, self.rules))
+            errors = list(validate(self.schema, prepared.document, self.rules, hide_suggestions=self.hide_suggestions))
+            prepared.validation_errors = errors
         return errors
 
 

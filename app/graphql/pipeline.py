@@ -174,11 +174,13 @@ class Pipeline:
         executor: Literal["planned", "reference"] = "planned",
         authenticate: Authenticate = anonymous,
         response_extensions: Sequence[ResponseExtensions] = (),
+        hide_suggestions: bool = False,
     ) -> None:
         graphql_schema = schema if isinstance(schema, GraphQLSchema) else schema._schema
         self.schema = graphql_schema
         self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
-        self.documents = DocumentCache(graphql_schema, self.rules if rules else None)
+        self.documents = DocumentCache(graphql_schema, self.rules if rules else None, hide_suggestions=hide_suggestions)
+        self.hide_suggestions = hide_suggestions
         self.context_factory = context_factory
         self.column_needs = ColumnNeeds(graphql_schema)
         self.authenticate = authenticate
@@ -307,7 +309,9 @@ class Pipeline:
             )
             return _request_error([GraphQLError(message)], "OPERATION_RESOLUTION_FAILURE")
         definitions = operation.variable_definitions or ()
-        coerced = get_variable_values(self.schema, definitions, params.variables or {}, MAX_VARIABLE_ERRORS)
+        coerced = get_variable_values(
+            self.schema, definitions, params.variables or {}, MAX_VARIABLE_ERRORS, self.hide_suggestions
+        )
         if isinstance(coerced, list):
             return _request_error(coerced, "BAD_USER_INPUT")
         state.document = document
@@ -332,7 +336,12 @@ class Pipeline:
                 context.pre_execution_errors = self.documents.validate(prepared)
             elif context.validation_rules:  # an extension changed the rules: validate without the cache
                 assert context.graphql_document is not None
-                context.pre_execution_errors = validate(self.schema, context.graphql_document, context.validation_rules)
+                context.pre_execution_errors = validate(
+                    self.schema,
+                    context.graphql_document,
+                    context.validation_rules,
+                    hide_suggestions=self.hide_suggestions,
+                )
             else:
                 context.pre_execution_errors = []
         return context.pre_execution_errors
