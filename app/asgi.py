@@ -26,6 +26,7 @@ from app.db import migrate
 from app.db.base import utcnow
 from app.db.database import create_engine, request_database
 from app.graphql.http import GraphQLHTTP, wants_html
+from app.graphql.introspection import introspection_policy
 from app.graphql.limits import max_aliases_rule, max_depth_rule
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         request_context(settings, engine, accounts, payments, live),
         rules=[max_depth_rule(settings.max_query_depth), max_aliases_rule(settings.max_aliases)],
         hide_suggestions=settings.environment == "production",
+        introspection=introspection_policy(settings.introspection_mode),
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )

@@ -81,6 +81,7 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    introspection: str = ""  # on, staff or off; unset: staff in production, on elsewhere
     max_query_depth: int = 15  # nested selections an operation may have
     max_aliases: int = 30  # aliased fields an operation may have, fragments counted each time they are spread
     # browser origins (scheme://host[:port]) that may call the API from another origin, with credentials
@@ -108,6 +109,7 @@ class Settings:
         ):
             raise SettingsError("STRIPE_API_BASE must be an https:// URL (http:// only outside production)")
         self._check_stripe()
+        _check_choice("INTROSPECTION", self.introspection, ("", "on", "staff", "off"))
         for origin in self.cors_origins:
             _check_origin(origin)
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
@@ -127,6 +129,11 @@ class Settings:
             raise SettingsError(
                 "PAYMENT_TIMEOUT must be at most 86400 with stripe (Stripe keeps idempotency keys 24 hours)"
             )
+
+    @property
+    def introspection_mode(self) -> str:
+        """Who may introspect: INTROSPECTION, else staff only in production and everyone elsewhere."""
+        return self.introspection or ("staff" if self.environment == "production" else "on")
 
     @property
     def url(self) -> URL:
@@ -215,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=tuple(
             origin.strip().rstrip("/") for origin in env.get("CORS_ORIGINS", "").split(",") if origin.strip()
         ),
+        introspection=env.get("INTROSPECTION", "").strip().lower(),
         max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
         max_aliases=_int(env, "MAX_ALIASES", 30, minimum=0),
         subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1),

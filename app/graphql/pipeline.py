@@ -64,6 +64,7 @@ from app.graphql.documents import DocumentCache, Prepared, parse_document
 from app.graphql.errors import format_error, format_failure, format_request_errors, is_unavailable
 from app.graphql.executor import FastExecutor
 from app.graphql.extensions import ExtensionRun, SchemaExtensions
+from app.graphql.introspection import IntrospectionDisabled, IntrospectionPolicy, introspects
 
 __all__ = [
     "ANY_OPERATION",
@@ -175,12 +176,14 @@ class Pipeline:
         authenticate: Authenticate = anonymous,
         response_extensions: Sequence[ResponseExtensions] = (),
         hide_suggestions: bool = False,
+        introspection: IntrospectionPolicy | None = None,
     ) -> None:
         graphql_schema = schema if isinstance(schema, GraphQLSchema) else schema._schema
         self.schema = graphql_schema
         self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
         self.documents = DocumentCache(graphql_schema, self.rules if rules else None, hide_suggestions=hide_suggestions)
         self.hide_suggestions = hide_suggestions
+        self.introspection = introspection  # None: anyone may introspect
         self.context_factory = context_factory
         self.column_needs = ColumnNeeds(graphql_schema)
         self.authenticate = authenticate
@@ -352,6 +355,9 @@ class Pipeline:
         assert operation is not None and state.document is not None
         summary = Operation(operation.operation.value, _root_fields(state.document, operation))
         state.viewer = self.authenticate(state.request, summary)
+        policy = self.introspection
+        if policy is not None and not policy(state.viewer) and introspects(state.document, operation):
+            raise IntrospectionDisabled("Introspection is disabled on this server")
         return self.context_factory(state.request, state.viewer)
 
     def _give_columns(self, state: RequestState, context: Any) -> None:
