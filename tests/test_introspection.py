@@ -82,3 +82,12 @@ async def test_introspection_is_configurable(shop_url, environment, mode, allowe
         response = await client.post(SCHEMA)
         await client.aclose()
     assert (response.status_code == 200) == allowed
+
+
+async def test_a_signed_in_customer_is_no_staff(production):
+    client = production.client()
+    email = new_email()
+    await sign_up(client, email)
+    response = await client.post(SCHEMA, headers=bearer((await sign_in(client, email))["accessToken"]))
+    await client.aclose()
+    assert response.status_code == 403
