@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the Storefront BFF ASGI app; settings come from the environment unless given."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    engine = create_engine(settings)
+    engine = create_engine(settings, statement_timeout=settings.request_timeout_seconds)
     from schema.root import build_schema
 
     # Background work (the revocation list's poll, the sweeper of unpaid orders) runs on an engine of its
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rules=[max_depth_rule(settings.max_query_depth), max_aliases_rule(settings.max_aliases)],
         hide_suggestions=settings.environment == "production",
         introspection=introspection_policy(settings.introspection_mode),
+        timeout=settings.request_timeout_seconds,
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )

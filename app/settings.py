@@ -81,6 +81,7 @@ class Settings:
     payment_webhook_secret: Secret | None = None  # verifies the test provider's webhooks
     payment_timeout_seconds: int = 1800  # an order left PAYMENT_PENDING longer is cancelled
     sweep_interval_seconds: float = 30.0
+    request_timeout_seconds: float = 10.0  # a query or mutation's deadline (and PostgreSQL's statement_timeout)
     introspection: str = ""  # on, staff or off; unset: staff in production, on elsewhere
     max_query_depth: int = 15  # nested selections an operation may have
     max_aliases: int = 30  # aliased fields an operation may have, fragments counted each time they are spread
@@ -222,6 +223,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=tuple(
             origin.strip().rstrip("/") for origin in env.get("CORS_ORIGINS", "").split(",") if origin.strip()
         ),
+        request_timeout_seconds=float(_int(env, "REQUEST_TIMEOUT", 10, minimum=1)),
         introspection=env.get("INTROSPECTION", "").strip().lower(),
         max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
         max_aliases=_int(env, "MAX_ALIASES", 30, minimum=0),

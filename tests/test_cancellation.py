@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -46,7 +47,7 @@ async def engine(catalog_url: str, backend: str) -> AsyncIterator[AsyncEngine]:
         engine = create_engine(replace(settings_for(catalog_url), db_pool_size=1, db_max_overflow=0))
     else:
         engine = create_async_engine(catalog_url, pool_size=1, max_overflow=0, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, busy_ms=30_000))
     try:
         yield engine
     finally:

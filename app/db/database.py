@@ -27,6 +27,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,21 +76,34 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 RETRY_BACKOFF_SECONDS = 0.01
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas.
+SQLITE_LOCK_WAIT = 30.0  # seconds a writer waits for SQLite's write lock without a deadline
+
+
+def _server_settings(statement_timeout: float | None) -> dict[str, str]:
+    if statement_timeout is None:
+        return SERVER_SETTINGS
+    return {**SERVER_SETTINGS, "statement_timeout": str(int(statement_timeout * 1000))}
+
+
+def create_engine(settings: Settings, *, statement_timeout: float | None = None) -> AsyncEngine:
+    """Create the async engine with a pool sized from settings (PostgreSQL) or SQLite pragmas. On
+    PostgreSQL, `statement_timeout` (seconds) stops any statement that runs longer; on SQLite, whose
+    statements cannot be stopped while they wait for the write lock, a writer waits that long (and a
+    second more, so the request's own deadline is what the client hears) before "database is locked".
 
     Bound parameters never appear in SQL logs or in error messages (`hide_parameters`): they carry
     password hashes and token digests.
     """
     if settings.is_sqlite:
         ensure_sqlite_folder(settings.database_url)
+        lock_wait = SQLITE_LOCK_WAIT if statement_timeout is None else statement_timeout + 1
         engine = create_async_engine(
             settings.database_url,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": lock_wait},
             json_deserializer=orjson.loads,
             hide_parameters=True,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, busy_ms=int(lock_wait * 1000)))
         return engine
     engine = create_async_engine(
         settings.database_url,
@@ -98,7 +112,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": SERVER_SETTINGS},
+        connect_args={"server_settings": _server_settings(statement_timeout)},
         hide_parameters=True,
     )
     _ping_idle_connections(engine)
@@ -150,12 +164,12 @@ def ensure_sqlite_folder(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 

@@ -210,6 +210,8 @@ class GraphQLHTTP:
             return self.respond(result.payload(), 503, media_type, {"Retry-After": RETRY_AFTER_SECONDS})
         if outcome is Outcome.FAILURE:
             return self.respond(result.payload(), 500, media_type)
+        if outcome is Outcome.TIMEOUT:
+            return self.respond(result.payload(), 504, media_type)
         if outcome is Outcome.UNAUTHENTICATED:
             return self.respond(result.payload(), 401, media_type, result.headers)
         if outcome is Outcome.FORBIDDEN:

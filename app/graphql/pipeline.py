@@ -29,6 +29,7 @@ graphql-core's `subscribe`. All of them go through the same stages and the same 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -123,6 +124,7 @@ class Outcome(enum.Enum):
     UNAUTHENTICATED = "unauthenticated"  # the credentials were refused (expired, tampered, revoked)
     FORBIDDEN = "forbidden"  # refused for the credentials it came with (a mutation without its CSRF header)
     FAILURE = "failure"  # an unexpected failure outside any resolver
+    TIMEOUT = "timeout"  # stopped at the request's deadline: its work cancelled, its transaction rolled back
 
 
 @dataclass(slots=True)
@@ -177,6 +179,7 @@ class Pipeline:
         response_extensions: Sequence[ResponseExtensions] = (),
         hide_suggestions: bool = False,
         introspection: IntrospectionPolicy | None = None,
+        timeout: float | None = None,
     ) -> None:
         graphql_schema = schema if isinstance(schema, GraphQLSchema) else schema._schema
         self.schema = graphql_schema
@@ -184,6 +187,7 @@ class Pipeline:
         self.documents = DocumentCache(graphql_schema, self.rules if rules else None, hide_suggestions=hide_suggestions)
         self.hide_suggestions = hide_suggestions
         self.introspection = introspection  # None: anyone may introspect
+        self.timeout = timeout  # seconds a query or mutation may run; None: no deadline
         self.context_factory = context_factory
         self.column_needs = ColumnNeeds(graphql_schema)
         self.authenticate = authenticate
@@ -212,7 +216,11 @@ class Pipeline:
                         )
                         refused = _request_error([GraphQLError(message)], "OPERATION_NOT_SUPPORTED")
                     else:
-                        await self._execute(state, run)
+                        try:
+                            async with asyncio.timeout(self.timeout):
+                                await self._execute(state, run)
+                        except TimeoutError:
+                            return _timed_out(self.timeout)
             if run is not None and run.execution_context.result is not None:
                 state.result = run.execution_context.result  # type: ignore[assignment]  # as an extension left it
             return await self._finish(state, run, refused)
@@ -457,6 +465,11 @@ def _executed(result: ExecutionResult) -> PipelineResult:
 
 def _request_error(errors: list[GraphQLError], code: str) -> PipelineResult:
     return PipelineResult(Outcome.REQUEST_ERROR, errors=format_request_errors(errors, code))
+
+
+def _timed_out(seconds: float | None) -> PipelineResult:
+    message = f"The request took longer than {seconds:g} s and was stopped"
+    return PipelineResult(Outcome.TIMEOUT, errors=[{"message": message, "extensions": {"code": "TIMEOUT"}}])
 
 
 def _failure(exc: Exception) -> PipelineResult:
