@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from app.accounts.authentication import Authenticator
+from app.accounts.authentication import SESSION_COOKIE, Authenticator
 from app.accounts.revocations import Revocations
 from app.accounts.services import AccountServices
 from app.context import Context
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )
-    graphql = GraphQLHTTP(pipeline)
+    graphql = GraphQLHTTP(pipeline, ambient_cookies=(SESSION_COOKIE,))
     origin_allowed = origin_check(settings.cors_origins, any_origin=settings.debug)
     events = GraphQLSSE(pipeline, origin_allowed=origin_allowed)
     sockets = GraphQLWebSocket(pipeline, origin_allowed, max_subscriptions=settings.subscriptions_per_connection)

@@ -14,6 +14,7 @@ A database that cannot be reached gives 503 with Retry-After when no data could 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.context import ResponseCookies
+from app.graphql.csrf import csrf_suspect
 from app.graphql.pipeline import ANY_OPERATION, GraphQLParams, Outcome, Pipeline, PipelineResult
 
 __all__ = ["GraphQLHTTP", "RequestError", "negotiate", "read_params", "wants_html"]
@@ -172,11 +174,24 @@ def _check_params(raw: dict[str, Any]) -> GraphQLParams:
     return GraphQLParams(query, operation_name or None, variables, extensions)
 
 
+CSRF_REFUSAL = {
+    "errors": [
+        {
+            "message": "This request was blocked as a possible cross-site request forgery: with the session "
+            "cookie, send it as JSON, or with an X-CSRF-Token, Apollo-Require-Preflight or X-Apollo-Operation-Name "
+            "header",
+            "extensions": {"code": "CSRF_REJECTED"},
+        }
+    ]
+}
+
+
 class GraphQLHTTP:
     """Turns HTTP requests into pipeline runs and pipeline results into HTTP responses."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, ambient_cookies: Collection[str] = ()) -> None:
         self.pipeline = pipeline
+        self.ambient_cookies = tuple(ambient_cookies)  # the cookies that authenticate (CSRF prevention)
 
     async def handle(self, request: Request) -> Response:
         """Answer one GraphQL request over HTTP."""
@@ -185,6 +200,8 @@ class GraphQLHTTP:
             return self._error_response(
                 RequestError(f"Not acceptable; accept {GRAPHQL_RESPONSE} or {JSON}", status=406), JSON
             )
+        if csrf_suspect(request, self.ambient_cookies):
+            return self.respond(CSRF_REFUSAL, 403, media_type)
         try:
             params = await read_params(request)
         except RequestError as error:
