@@ -178,6 +178,7 @@ def request_context(
             try:
                 yield context
             finally:
+                await context.clean_up()
                 context.loaders.close()
 
     return context_for

@@ -61,12 +61,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+WEBSOCKET_MAX_BYTES = 1_048_576  # a larger frame is refused by uvicorn before it is read whole
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     if args.workers < 1:
         print("storefront: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.workers > 1 and settings.redis_url is None:
+        print(
+            f"storefront: warning: {args.workers} workers without REDIS_URL: a live update reaches only the "
+            "subscribers of the worker that made it, and throttles count per worker; set REDIS_URL",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,
@@ -76,6 +85,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
+        ws_max_size=WEBSOCKET_MAX_BYTES,
     )
     return 0
 

@@ -64,11 +64,18 @@ class Context:
     live: Any = None
     # while a subscription's event executes: what lets go of the event once its result is made
     on_event_done: Callable[[], Awaitable[None]] | None = None
+    # what must run when the request ends, however it ends (a subscription's hub registration, say)
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     response_cookies: ResponseCookies = field(default_factory=ResponseCookies)
 
     def columns_of(self, type_name: str) -> frozenset[str] | None:
         """The columns of rows of this object type the document reads; None for every column."""
         return self.columns.get(type_name)
+
+    async def clean_up(self) -> None:
+        """Run what was registered to run when the request ends, newest first."""
+        while self.cleanups:
+            await self.cleanups.pop()()
 
     async def event_done(self) -> None:
         """A subscription's event has its result: let go of what its execution shared (see resolvers.live)."""

@@ -66,7 +66,8 @@ async def cart_changes(ctx: Context, id: str) -> AsyncGenerator[Any, None]:
     row = await cart(ctx, id)
     if row is None:
         raise LiveFailure("NOT_FOUND", "No open cart has this ID", ("cartId",))
-    return _stream(ctx, _open(ctx, [f"cart:{row.id}"]), _load_cart, expires=False)
+    # a customer's cart is theirs only while their session lasts
+    return _stream(ctx, _open(ctx, [f"cart:{row.id}"]), _load_cart, expires=ctx.viewer is not None)
 
 
 def _open(ctx: Context, topics: list[str]) -> Subscription:
@@ -74,6 +75,8 @@ def _open(ctx: Context, topics: list[str]) -> Subscription:
         subscription: Subscription = ctx.live.subscribe(topics)
     except TooManySubscriptions as full:
         raise LiveFailure("UNAVAILABLE", str(full)) from None
+    # closed when the request ends even if its stream never started (cancelled as it was being set up)
+    ctx.cleanups.append(subscription.close)
     return subscription
 
 
@@ -110,37 +113,48 @@ async def _stream(
             scope = await _next_event(ctx, subscription, expires)
             if scope is None:  # the hub closed the subscription (shutting down)
                 return
-            done = _letting_go(ctx, scope, between)
+            turn = _Turn(ctx, scope, between)
             try:
                 if expires:
                     _check_viewer(ctx)
-                resources = scope.resources()
-                ctx.db, ctx.loaders = resources.db, resources.loaders
-                ctx.on_event_done = done
+                turn.begin()
                 row = await load(ctx, scope.payload)
                 if row is END:
                     return
                 if row is not None:
                     yield row
             finally:
-                await done()
+                await turn.end()
     finally:
         await subscription.close()
 
 
-def _letting_go(ctx: Context, scope: EventScope, between: tuple[Any, Any]) -> Callable[[], Awaitable[None]]:
-    """Once, whoever calls it first: point the context back at its own handles and release the event."""
-    released = False
+class _Turn:
+    """A subscriber's turn with one event: the context points at the event's shared handles while the
+    subscriber executes it, and `end` (whoever calls it first: the pipeline once the result is made, or the
+    stream when it moves on) points it back and lets the event go."""
 
-    async def done() -> None:
-        nonlocal released
-        if not released:
-            released = True
-            ctx.db, ctx.loaders = between
-            ctx.on_event_done = None
-            await scope.release()
+    def __init__(self, ctx: Context, scope: EventScope, between: tuple[Any, Any]) -> None:
+        self._ctx, self._scope, self._between = ctx, scope, between
+        self._executing = self._ended = False
 
-    return done
+    def begin(self) -> None:
+        """Execute with the event's database handle and loaders."""
+        resources = self._scope.resources()
+        self._executing = True
+        self._ctx.db, self._ctx.loaders = resources.db, resources.loaders
+        self._ctx.on_event_done = self.end
+
+    async def end(self) -> None:
+        """Back to the context's own handles; the event is released (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        self._ctx.db, self._ctx.loaders = self._between
+        self._ctx.on_event_done = None
+        if self._executing:
+            await self._scope.finished()
+        await self._scope.release()
 
 
 async def _next_event(ctx: Context, subscription: Subscription, expires: bool) -> EventScope | None:

@@ -262,13 +262,13 @@ class Pipeline:
                             refused.executed = stream.data is not None
                             yield refused
                             return
-                        # A subscription lives long: it holds no pooled connection while it waits for events.
-                        release = getattr(context, "release_database", None)
-                        if release is not None:
-                            await release()
-                        if on_started is not None:
-                            on_started()
                         try:
+                            # A subscription lives long: it holds no pooled connection while it waits.
+                            release = getattr(context, "release_database", None)
+                            if release is not None:
+                                await release()
+                            if on_started is not None:
+                                on_started()
                             async for event in stream:
                                 state.result = event
                                 result = await self._finish(state, run, None)

@@ -60,20 +60,30 @@ class Broker(Protocol):
 class EventScope:
     """One event as this process's subscribers of its topic execute it."""
 
-    __slots__ = ("_holders", "_open", "_resources", "payload", "topic")
+    __slots__ = ("_executing", "_holders", "_open", "_resources", "payload", "topic")
 
     def __init__(self, topic: str, payload: dict[str, Any], holders: int, open_resources: Callable[[], Resources]):
         self.topic = topic
         self.payload = payload
         self._holders = holders
+        self._executing = 0
         self._open = open_resources
         self._resources: Resources | None = None
 
     def resources(self) -> Resources:
-        """The event's database handle and loaders, opened when a subscriber first needs them."""
+        """The event's database handle and loaders for a subscriber that executes it now (call `finished`
+        after), opened when the first needs them."""
         if self._resources is None:
             self._resources = self._open()
+        self._executing += 1
         return self._resources
+
+    async def finished(self) -> None:
+        """A subscriber's execution of the event is over. With none executing, the connection goes back to
+        the pool (the loaders' rows stay): subscribers still to come, however late, hold none."""
+        self._executing -= 1
+        if self._executing == 0 and self._resources is not None:
+            await self._resources.db.release_connection()
 
     async def release(self) -> None:
         """One subscriber is done with the event; the last one closes its resources."""
