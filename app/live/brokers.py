@@ -25,6 +25,7 @@ __all__ = ["CHANNEL", "LocalBroker", "RedisBroker", "live_channel"]
 
 CHANNEL = "storefront:live"
 RECONNECT_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+HEALTH_CHECK_SECONDS = 15
 
 log = logging.getLogger("storefront.live")
 
@@ -63,7 +64,11 @@ class RedisBroker:
     """Events go through one Redis pub/sub channel, so every instance hears every event."""
 
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        # the health check PINGs a quiet pub/sub connection, so a half-open one (a NAT or balancer dropped it
+        # without a reset) is noticed and replaced rather than waited on forever
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=HEALTH_CHECK_SECONDS
+        )
         self._channel = channel
         self._listener: asyncio.Task[None] | None = None
 
@@ -95,6 +100,10 @@ class RedisBroker:
             except (RedisError, OSError) as exc:
                 if failures == 0:
                     log.warning("lost Redis pub/sub (%s): reconnecting; live updates wait", type(exc).__name__)
+                await asyncio.sleep(RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)])
+                failures += 1
+            except Exception:  # a bug, not an outage: say so, and keep listening
+                log.exception("the Redis pub/sub listener failed; reconnecting")
                 await asyncio.sleep(RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)])
                 failures += 1
             finally:

@@ -87,10 +87,17 @@ class EventScope:
 
     async def release(self) -> None:
         """One subscriber is done with the event; the last one closes its resources."""
+        resources = self._let_go()
+        if resources is not None:
+            await resources.close()
+
+    def _let_go(self) -> Resources | None:
+        """One holder fewer; the resources to close when it was the last and any were opened."""
         self._holders -= 1
         if self._holders == 0 and self._resources is not None:
             resources, self._resources = self._resources, None
-            await resources.close()
+            return resources
+        return None
 
 
 class Subscription:
@@ -219,10 +226,17 @@ class LiveHub:
             dropped = subscription._offer(scope)
             if dropped is not None:
                 self._metrics.dropped.labels("slow_subscriber").inc()
-                task = asyncio.create_task(dropped.release())
-                self._releases.add(task)
-                task.add_done_callback(self._releases.discard)
+                self._drop(dropped)
         self._metrics.delivered.inc(len(subscribers))
+
+    def _drop(self, scope: EventScope) -> None:
+        """Let go of an event a subscriber will never see: at once, unless it is the last holder of opened
+        resources, whose closing (it awaits the database) gets a task of its own."""
+        resources = scope._let_go()
+        if resources is not None:
+            task = asyncio.create_task(resources.close())
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
 
     async def _send(self, outbox: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
         while True:
