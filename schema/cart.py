@@ -27,11 +27,6 @@ __all__ = ["CartMutation", "CartQuery"]
 
 P = TypeVar("P")
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
-
-
-def _money(context: Any, amount: Any) -> Money:
-    return Money(amount=Decimal(amount).quantize(Decimal("0.01")), currency_code=context.settings.currency_code)
 
 
 Merchandise = Annotated[ProductVariant, strawberry.union("Merchandise", description="What a cart line holds.")]
@@ -47,8 +42,8 @@ def _line_cost(view: Any) -> CartLineCost:
     price = Decimal(view.row.price)
     currency = view.currency_code
     return CartLineCost(
-        amount_per_quantity=Money(amount=price.quantize(CENT), currency_code=currency),
-        total_amount=Money(amount=(price * view.row.quantity).quantize(CENT), currency_code=currency),
+        amount_per_quantity=Money.of(price, currency),
+        total_amount=Money.of(price * view.row.quantity, currency),
     )
 
 
@@ -131,7 +126,7 @@ class Cart(LazyFields):
 
     @relation(carts.carts_totals, columns=("id",), description="What the cart costs now.")
     def cost(context: Any, totals: Any) -> CartCost:
-        subtotal = _money(context, ZERO if totals is None else totals.subtotal or ZERO)
+        subtotal = Money.of(ZERO if totals is None else totals.subtotal or ZERO, context.settings.currency_code)
         return CartCost(subtotal_amount=subtotal, total_amount=subtotal)
 
     @connection(columns=("id",), description="The cart's lines, oldest first.")

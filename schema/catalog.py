@@ -39,10 +39,18 @@ def _image_urls(context: Any, sources: list[Any], arguments: dict[str, Any]) -> 
     return [catalog.image_url(context, source.row, width, height) for source in sources]
 
 
+CENTS = Decimal("0.01")
+
+
 @strawberry.type(description="An amount of money in one currency.")
 class Money:
     amount: Decimal = strawberry.field(description='The amount as an exact decimal string, e.g. "19.99".')
     currency_code: str = strawberry.field(description="The ISO 4217 currency code, e.g. USD.")
+
+    @classmethod
+    def of(cls, amount: Any, currency_code: str) -> Money:
+        """An amount in cents (rounded half-even, as Decimal does) in a currency."""
+        return cls(amount=Decimal(amount).quantize(CENTS), currency_code=currency_code)
 
 
 def _money_reader(column: str) -> Callable[[Any], Money | None]:

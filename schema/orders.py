@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from app.errors import DomainError
 from app.graphql.columns import reads
 from app.orders.loaders import OrderByIdLoader
 from resolvers import checkout, orders
+from resolvers.addresses import ADDRESS_COLUMNS
 from schema.addresses import MailingAddressInput
 from schema.catalog import Money, ProductVariant
 from schema.fields import relation
@@ -56,10 +56,6 @@ class OrderStatusChange:
     at: datetime = strawberry.field(description="When (UTC).")
 
 
-def _money(view: Any, amount: Any) -> Money:
-    return Money(amount=Decimal(amount).quantize(Decimal("0.01")), currency_code=view.currency_code)
-
-
 @lazy_fields
 @strawberry.type(description="A line of an order, as it was bought: its titles, SKU and prices are copies.")
 class OrderLine(LazyFields):
@@ -69,8 +65,8 @@ class OrderLine(LazyFields):
             "title": reads("title")(lambda view: view.row.title),
             "variant_title": reads("variant_title")(lambda view: view.row.variant_title),
             "sku": reads("sku")(lambda view: view.row.sku),
-            "unit_price": reads("unit_price")(lambda view: _money(view, view.row.unit_price)),
-            "total_price": reads("total_price")(lambda view: _money(view, view.row.total_price)),
+            "unit_price": reads("unit_price")(lambda view: Money.of(view.row.unit_price, view.currency_code)),
+            "total_price": reads("total_price")(lambda view: Money.of(view.row.total_price, view.currency_code)),
         },
         {},
     )
@@ -145,19 +141,7 @@ class Order(LazyFields, Node):
 
 def _address(value: Any) -> dict[str, str]:
     stored = orjson.loads(value) if isinstance(value, str | bytes) else dict(value)
-    fields = (
-        "first_name",
-        "last_name",
-        "company",
-        "address1",
-        "address2",
-        "city",
-        "province",
-        "zip",
-        "country",
-        "phone",
-    )
-    return {name: str(stored.get(name, "")) for name in fields}
+    return {name: str(stored.get(name, "")) for name in ADDRESS_COLUMNS}
 
 
 @strawberry.enum(description="Why checkout failed.")
