@@ -27,6 +27,7 @@ from app.db.pagination import PageArgs, PageOfRows, validate_window
 from resolvers.accounts import AccountFailure, AccountFailures, signed_in_viewer
 
 __all__ = [
+    "ADDRESS_COLUMNS",
     "ADDRESS_TYPE",
     "AddressFields",
     "address_visible",
@@ -53,6 +54,7 @@ FIELDS = (
     ("country", "country", "Country", 2, True),
     ("phone", "phone", "Phone", 40, False),
 )
+ADDRESS_COLUMNS = tuple(column for _, column, _, _, _ in FIELDS)
 ZIP_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
 PHONE_SHAPE = re.compile(r"^\+?[0-9 ()\-.]+$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")

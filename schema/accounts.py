@@ -50,20 +50,7 @@ class SelfOrStaff(BasePermission):
 @lazy_fields
 @strawberry.type(description="A postal address of a customer; only the customer and staff can fetch one.")
 class MailingAddress(LazyFields, Node):
-    READERS = row_readers(
-        "MailingAddress",
-        "first_name",
-        "last_name",
-        "company",
-        "address1",
-        "address2",
-        "city",
-        "province",
-        "zip",
-        "country",
-        "phone",
-        "is_default",
-    )
+    READERS = row_readers("MailingAddress", *mailing.ADDRESS_COLUMNS, "is_default")
     row: strawberry.Private[Any]
     first_name: str = strawberry.field(description="The first name of the person at the address.")
     last_name: str = strawberry.field(description="The last name of the person at the address.")
