@@ -253,12 +253,19 @@ class Connection:
         task.cancel()
         return True
 
-    def refuse_excess(self) -> dict[str, Any] | None:
-        """The error for an operation over the connection's limit, or None when it may start."""
-        if len(self.operations) < self.max_operations:
-            return None
-        message = f"At most {self.max_operations} operations may run at once on a connection; complete one first"
-        return _error(message, "TOO_MANY_SUBSCRIPTIONS")
+    async def begin(self, operation_id: str, payload: Any) -> None:
+        """Start the operation a subscribe (start) message asks for, or refuse it: over the connection's
+        limit, or with a payload that is not GraphQL parameters."""
+        if len(self.operations) >= self.max_operations:
+            message = f"At most {self.max_operations} operations may run at once on a connection; complete one first"
+            await self.send_refusal(operation_id, [_error(message, "TOO_MANY_SUBSCRIPTIONS")])
+            return
+        try:
+            params = operation_params(payload)
+        except RequestError as error:
+            await self.send_refusal(operation_id, [_error(error.message, "BAD_REQUEST")])
+            return
+        self.start(operation_id, params)
 
     async def _run(self, operation_id: str, params: GraphQLParams) -> None:
         task = asyncio.current_task()
@@ -383,16 +390,7 @@ class TransportWSConnection(Connection):
         if operation_id in self.operations:
             await self.close(4409, f"Subscriber for {operation_id} already exists")
             return
-        excess = self.refuse_excess()
-        if excess is not None:
-            await self.send_refusal(operation_id, [excess])
-            return
-        try:
-            params = operation_params(message.get("payload"))
-        except RequestError as error:
-            await self.send_refusal(operation_id, [_error(error.message, "BAD_REQUEST")])
-            return
-        self.start(operation_id, params)
+        await self.begin(operation_id, message.get("payload"))
 
     async def _on_complete(self, message: dict[str, Any]) -> None:
         operation_id = _operation_id(message)
@@ -467,16 +465,7 @@ class LegacyWSConnection(Connection):
             await self.close(4401, "Unauthorized")
             return
         self.stop(operation_id)  # a start with an id in use replaces that operation
-        excess = self.refuse_excess()
-        if excess is not None:
-            await self.send_refusal(operation_id, [excess])
-            return
-        try:
-            params = operation_params(message.get("payload"))
-        except RequestError as error:
-            await self.send_refusal(operation_id, [_error(error.message, "BAD_REQUEST")])
-            return
-        self.start(operation_id, params)
+        await self.begin(operation_id, message.get("payload"))
 
     async def _on_stop(self, message: dict[str, Any]) -> None:
         operation_id = _operation_id(message)
