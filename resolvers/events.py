@@ -7,6 +7,8 @@ LOW_STOCK, in stock) or its price changes, not for every unit sold.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.db.database import RequestDatabase
 from app.live.hub import LiveHub
 
@@ -23,20 +25,19 @@ __all__ = [
 LOW_STOCK = 5
 
 
-def _after_commit(db: RequestDatabase, hub: LiveHub | None, topic: str, pk: int) -> None:
+def _after_commit(db: RequestDatabase, hub: LiveHub | None, topic: str, payload: dict[str, Any]) -> None:
     if hub is not None:
-        db.after_commit(lambda: hub.publish(topic, {"id": pk}))
+        db.after_commit(lambda: hub.publish(topic, payload))
 
 
 def publish_order(db: RequestDatabase, hub: LiveHub | None, order_id: int) -> None:
     """An order's status moved: its subscribers hear it once the transaction commits."""
-    _after_commit(db, hub, f"order:{order_id}", order_id)
+    _after_commit(db, hub, f"order:{order_id}", {"id": order_id})
 
 
 def publish_cart(db: RequestDatabase, hub: LiveHub | None, cart_id: int, token: str) -> None:
     """A cart changed (lines, buyer, closed by checkout)."""
-    if hub is not None:
-        db.after_commit(lambda: hub.publish(f"cart:{cart_id}", {"id": cart_id, "token": token}))
+    _after_commit(db, hub, f"cart:{cart_id}", {"id": cart_id, "token": token})
 
 
 def availability_band(stock: int) -> int:
@@ -47,12 +48,12 @@ def availability_band(stock: int) -> int:
 def publish_stock(db: RequestDatabase, hub: LiveHub | None, variant_id: int, before: int, after: int) -> None:
     """A variant's stock moved from `before` to `after`: an event when that crosses a band."""
     if availability_band(before) != availability_band(after):
-        _after_commit(db, hub, f"variant:{variant_id}", variant_id)
+        _after_commit(db, hub, f"variant:{variant_id}", {"id": variant_id})
 
 
 def publish_price(db: RequestDatabase, hub: LiveHub | None, variant_id: int) -> None:
     """A variant's price changed."""
-    _after_commit(db, hub, f"variant:{variant_id}", variant_id)
+    _after_commit(db, hub, f"variant:{variant_id}", {"id": variant_id})
 
 
 def publish_stock_returned(db: RequestDatabase, hub: LiveHub | None, returned: list[tuple[int, int, int]]) -> None:
