@@ -30,9 +30,11 @@ def _production(url: str, **overrides: str) -> Settings:
     return Settings(database_url=url, environment="production", secret_key=Secret("i" * 40), **overrides)
 
 
-@pytest.fixture(scope="module")
-async def production(shop_url: str) -> AsyncIterator[Running]:
-    async with running(_production(shop_url)) as started:
+@pytest.fixture(scope="module", params=["planned", "reference"])
+async def production(shop_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    """A production app on each executor: the policy is the pipeline's, before either runs."""
+    settings = replace(_production(shop_url), fast_executor=request.param == "planned")
+    async with running(settings) as started:
         yield started
 
 

@@ -374,6 +374,40 @@ async def test_twenty_concurrent_retries_make_one_order_one_intent_and_identical
     assert (await _rows(shop_url, select(Cart.status).where(Cart.id == order.cart_id)))[0].status == "CLOSED"
 
 
+async def test_concurrent_retries_racing_a_refusal_leave_one_consistent_outcome(shop_url, stub, backend):
+    # given: ten retries of one checkout at once, Stripe refusing the first to reach it (a refusal it
+    # does not keep under the key) and making an intent for the others
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises the writers; the concurrency is PostgreSQL's")
+    fake, base = stub
+    settings = replace(_settings(shop_url, base), db_pool_size=12, db_max_overflow=0)
+    async with running(settings) as started:
+        client = started.client()
+        [(pk, variant, _, _)] = await _fresh_variants(shop_url, 1, stock=50)
+        cart = await _cart(client, [(variant, 3)])
+        key = uuid.uuid4().hex
+        before = set(fake.intents)
+        fake.failures.append(402)
+        fake.latency = 0.02
+        try:
+            answers = await asyncio.gather(*(client.post(CHECKOUT, _checkout(cart["id"], key)) for _ in range(10)))
+        finally:
+            fake.latency = 0.0
+        await client.aclose()
+    # then: no 500s; at most one order; its stock taken exactly when it exists; every intent made either
+    # is the order's or was cancelled at Stripe, so none can be paid without an order
+    assert [answer.status_code for answer in answers] == [200] * 10
+    assert all("errors" not in answer.json() for answer in answers)
+    orders = await _rows(shop_url, select(Order.id, Order.payment_reference).where(Order.idempotency_key == key))
+    assert len(orders) <= 1
+    assert await _stock(shop_url, pk) == (47 if orders else 50)
+    kept = {orders[0].payment_reference} if orders else set()
+    for intent_id in set(fake.intents) - before:
+        assert intent_id in kept or fake.intents[intent_id]["status"] == "canceled", fake.intents[intent_id]
+    secrets = {answer.json()["data"]["checkoutComplete"]["clientSecret"] for answer in answers} - {None}
+    assert secrets <= {fake.intents[reference]["client_secret"] for reference in kept if reference}
+
+
 @pytest.mark.parametrize("at_stripe", ["open", "already paid"])
 async def test_the_sweeper_cancels_an_unpaid_order_and_then_its_intent(shop_url, stub, at_stripe):
     # given: a pending order past a one-second payment timeout
