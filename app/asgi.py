@@ -17,17 +17,23 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.accounts.authentication import SESSION_COOKIE, Authenticator
 from app.accounts.revocations import Revocations
 from app.accounts.services import AccountServices
+from app.buckets import Bucket, MemoryBuckets, RedisBuckets
 from app.context import Context
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.database import create_engine, request_database
+from app.db.pagination import DEFAULT_PAGE_SIZE
+from app.graphql.budget import CostBudget
+from app.graphql.cost import CostAnalysis, CostPrices
 from app.graphql.http import GraphQLHTTP, wants_html
 from app.graphql.introspection import introspection_policy
-from app.graphql.limits import max_aliases_rule, max_depth_rule
+from app.graphql.limits import max_aliases_rule, max_depth_rule, max_directives_rule, max_fields_rule
+from app.graphql.persisted import PersistedDocuments
 from app.graphql.pipeline import ContextFactory, Pipeline
 from app.graphql.playground import playground_response, playground_routes
 from app.graphql.sse import GraphQLSSE, wants_event_stream
@@ -37,8 +43,11 @@ from app.live.hub import LiveHub
 from app.live.resources import EventResources
 from app.observability import configure_logging
 from app.orders.payments import PaymentProviders, WebhookRefused
+from app.persisted.store import QueryStore, TrustedDocuments
 from app.runtime import tune_garbage_collector
 from app.settings import Settings, load_settings
+from app.throttle import redis_client
+from app.web.client_address import client_address
 from app.web.cors import cors, origin_check
 from app.web.metrics import Metrics
 from app.web.request_id import RequestIdMiddleware, current_request_id
@@ -55,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     engine = create_engine(settings, statement_timeout=settings.request_timeout_seconds)
+    from schema.costs import COST_WEIGHTS, LIST_SIZES
     from schema.root import build_schema
 
     # Background work (the revocation list's poll, the sweeper of unpaid orders) runs on an engine of its
@@ -70,13 +80,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         registry=metrics.registry,
         max_subscriptions=settings.subscriptions_per_process,
     )
+    schema = build_schema()
+    budget = _cost_budget(settings)
+    persisted = _persisted_documents(settings, background)
     pipeline = Pipeline(
-        build_schema(),
+        schema,
         request_context(settings, engine, accounts, payments, live),
-        rules=[max_depth_rule(settings.max_query_depth), max_aliases_rule(settings.max_aliases)],
+        rules=[
+            max_depth_rule(settings.max_query_depth),
+            max_aliases_rule(settings.max_aliases),
+            max_directives_rule(settings.max_directives),
+            max_fields_rule(settings.max_fields),
+        ],
+        max_tokens=settings.max_tokens,
+        persisted=persisted,
         hide_suggestions=settings.environment == "production",
         introspection=introspection_policy(settings.introspection_mode),
         timeout=settings.request_timeout_seconds,
+        cost=CostAnalysis(schema._schema, _cost_prices(settings, COST_WEIGHTS, LIST_SIZES)),
+        budget=budget,
         executor="planned" if settings.fast_executor else "reference",
         authenticate=Authenticator(accounts.tokens, revocations),
     )
@@ -111,6 +133,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             with suppress(asyncio.CancelledError):
                 await sweeper
             await live.stop()
+            if budget is not None:
+                await budget.close()
+            await persisted.close()
             await revocations.stop()
             await accounts.close()
             await payments.close()
@@ -135,12 +160,55 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics_registry = metrics.registry
     if settings.cors_origins:
         app.add_middleware(_Wrap, wrap=lambda inner: cors(inner, settings.cors_origins))
+    if settings.trusted_proxies:  # innermost of these: everything above sees the client's own address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     # gzip outermost of these, after the headers are set; never for event streams (Starlette leaves them be)
     app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, hsts=not settings.debug))
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _cost_prices(settings: Settings, weights: dict[str, int], list_sizes: dict[str, int]) -> CostPrices:
+    return CostPrices(
+        max_cost=settings.max_query_cost,
+        default_page_size=DEFAULT_PAGE_SIZE,
+        max_page_size=settings.max_page_size,
+        weights=weights,
+        list_sizes=list_sizes,
+    )
+
+
+def _cost_budget(settings: Settings) -> CostBudget | None:
+    """Each client's bucket of cost points (shared through Redis when there is one); None without a limit."""
+    if not settings.rate_limit_points:
+        return None
+    buckets = (
+        RedisBuckets(redis_client(settings.redis_url), f"sf:bucket:{settings.namespace}:")
+        if settings.redis_url
+        else MemoryBuckets()
+    )
+    bucket = Bucket(settings.rate_limit_points, settings.rate_limit_restore_rate)
+    return CostBudget(buckets, bucket, _client_of)
+
+
+def _persisted_documents(settings: Settings, engine: Any) -> PersistedDocuments:
+    """Automatic persisted queries (in Redis when there is one) and the trusted documents (in the database,
+    read on the background engine)."""
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
+    return PersistedDocuments(
+        QueryStore(redis, f"sf:apq:{settings.namespace}:"),
+        TrustedDocuments(engine),
+        trusted_only=settings.trusted_documents_only,
+        free_form=lambda viewer: bool(getattr(viewer, "is_staff", False)),  # staff explore freely
+    )
+
+
+def _client_of(request: Any, viewer: Any) -> str:
+    """A signed-in customer's budget is theirs wherever they are; anyone else's is their address's."""
+    customer = getattr(viewer, "customer_id", None)
+    return f"customer:{customer}" if customer is not None else f"address:{client_address(request)}"
 
 
 class _Wrap:

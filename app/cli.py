@@ -1,4 +1,4 @@
-"""The `storefront` command: serve, migrate, seed, export-schema and create-staff."""
+"""The `storefront` command: serve, migrate, seed, export-schema, create-staff and persisted-queries."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
     staff.add_argument("--promote", action="store_true", help="make an existing account staff (password unchanged)")
     staff.set_defaults(run=_create_staff)
+
+    persisted = commands.add_parser("persisted-queries", help="manage trusted documents (persisted queries)")
+    persisted_commands = persisted.add_subparsers(dest="persisted_command", required=True)
+    imports = persisted_commands.add_parser(
+        "import", help="import a client's operation manifest (Apollo, Relay or GraphQL Code Generator JSON)"
+    )
+    imports.add_argument("file", type=Path, help="the manifest; - reads standard input")
+    imports.add_argument("--client", default=None, help="the client's name, kept with its documents")
+    imports.set_defaults(run=_import_persisted_queries)
     return parser
 
 
@@ -83,7 +92,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        proxy_headers=False,  # the app believes X-Forwarded-For from TRUSTED_PROXIES only (app.web.client_address)
         server_header=False,
         ws_max_size=WEBSOCKET_MAX_BYTES,
     )
@@ -175,6 +184,54 @@ def _create_staff(settings: Settings, args: argparse.Namespace) -> int:
         print(f"storefront: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _import_persisted_queries(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.database import create_engine
+    from app.persisted.manifest import ManifestError, import_documents, read_manifest
+
+    try:
+        data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+        entries = read_manifest(data)
+    except OSError as exc:
+        print(f"storefront: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ManifestError as exc:
+        print(f"storefront: {args.file}: {exc}", file=sys.stderr)
+        return 1
+
+    async def run() -> Any:
+        engine = create_engine(settings)
+        try:
+            return await import_documents(engine, entries, _schema_errors(), args.client)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ManifestError as exc:
+        print(f"storefront: {args.file}: {exc}; nothing was imported", file=sys.stderr)
+        return 1
+    print(f"storefront: imported {report.added} trusted documents ({report.unchanged} already there)")
+    return 0
+
+
+def _schema_errors() -> Any:
+    """A document's text -> its parse or validation errors against the schema, as the server would give."""
+    from graphql import GraphQLError, parse, validate
+
+    from schema.root import build_schema
+
+    schema = build_schema()._schema
+
+    def errors(text: str) -> list[str]:
+        try:
+            document = parse(text)
+        except GraphQLError as error:
+            return [error.message]
+        return [error.message for error in validate(schema, document)]
+
+    return errors
 
 
 def _read_password(from_stdin: bool) -> str | None:

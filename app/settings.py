@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +89,14 @@ class Settings:
     max_aliases: int = 30  # aliased fields an operation may have, fragments counted each time they are spread
     # browser origins (scheme://host[:port]) that may call the API from another origin, with credentials
     cors_origins: tuple[str, ...] = ()
+    max_directives: int = 50  # directives an operation may use, fragments counted each time they are spread
+    max_fields: int = 250  # fields an operation may select, the same way (introspection aside)
+    max_tokens: int = 5_000  # lexical tokens a document may have: the parser stops past them
+    max_query_cost: int = 10_000  # the most points one operation may cost (see app.graphql.cost)
+    rate_limit_points: int = 20_000  # each client's bucket of cost points; 0: no rate limit
+    rate_limit_restore_rate: int = 1_000  # points a second a bucket refills
+    trusted_documents_only: bool = False  # only operations imported from clients' manifests run (staff aside)
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
     subscriptions_per_connection: int = 50  # GraphQL operations at once on one WebSocket
     subscriptions_per_process: int = 10_000
     stripe_secret_key: Secret | None = None  # enables the `stripe` payment provider
@@ -113,6 +123,13 @@ class Settings:
         _check_choice("INTROSPECTION", self.introspection, ("", "on", "staff", "off"))
         for origin in self.cors_origins:
             _check_origin(origin)
+        for proxy in self.trusted_proxies:
+            _check_proxy(proxy)
+        if self.rate_limit_points and self.rate_limit_points < self.max_query_cost:
+            raise SettingsError(
+                f"RATE_LIMIT_POINTS ({self.rate_limit_points}) must be at least MAX_QUERY_COST "
+                f"({self.max_query_cost}), or 0 for no rate limit: a smaller bucket never holds the dearest query"
+            )
         if len(self.currency_code) != 3 or not self.currency_code.isalpha():
             raise SettingsError(f"CURRENCY_CODE must be an ISO 4217 code such as USD, got {self.currency_code!r}")
 
@@ -140,6 +157,14 @@ class Settings:
     def url(self) -> URL:
         """The parsed SQLAlchemy URL of the database."""
         return make_url(self.database_url)
+
+    @property
+    def namespace(self) -> str:
+        """A short name for the database, for what instances share through Redis (channels, buckets): only
+        the instances of one database share them (another database's customer 7 is another customer)."""
+        url = self.url
+        where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        return hashlib.sha256(where.encode()).hexdigest()[:16]
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,6 +198,19 @@ def _check_origin(origin: str) -> None:
     exact = parts.scheme in ("http", "https") and parts.netloc and not parts.path and not parts.query
     if not exact or "*" in origin:
         raise SettingsError(f"CORS_ORIGINS holds exact origins such as http://localhost:5173; got {origin!r}")
+
+
+def _check_proxy(proxy: str) -> None:
+    try:
+        ipaddress.ip_network(proxy, strict=False)
+    except ValueError:
+        raise SettingsError(
+            f"TRUSTED_PROXIES holds addresses or networks such as 10.0.0.0/8 or 127.0.0.1; got {proxy!r}"
+        ) from None
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -227,6 +265,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         introspection=env.get("INTROSPECTION", "").strip().lower(),
         max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
         max_aliases=_int(env, "MAX_ALIASES", 30, minimum=0),
+        max_directives=_int(env, "MAX_DIRECTIVES", Settings.max_directives),
+        max_fields=_int(env, "MAX_FIELDS", Settings.max_fields, minimum=1),
+        max_tokens=_int(env, "MAX_TOKENS", Settings.max_tokens, minimum=1),
+        max_query_cost=_int(env, "MAX_QUERY_COST", Settings.max_query_cost, minimum=1),
+        rate_limit_points=_int(env, "RATE_LIMIT_POINTS", Settings.rate_limit_points),
+        rate_limit_restore_rate=_int(env, "RATE_LIMIT_RESTORE_RATE", Settings.rate_limit_restore_rate, minimum=1),
+        trusted_proxies=_list(env, "TRUSTED_PROXIES"),
+        trusted_documents_only=_bool(env, "TRUSTED_DOCUMENTS_ONLY", False),
         subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1),
         subscriptions_per_process=_int(env, "SUBSCRIPTIONS_PER_PROCESS", 10_000, minimum=1),
         stripe_secret_key=Secret(env["STRIPE_SECRET_KEY"]) if env.get("STRIPE_SECRET_KEY") else None,

@@ -6,7 +6,6 @@ it into a payload error. A failure raised inside a transaction rolls it back, so
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from app.context import Context
 from app.db.base import utcnow
 from app.errors import DomainError, DomainErrors
 from app.throttle import Throttle
+from app.web.client_address import client_address
 from resolvers.cart import merge_guest_cart
 from resolvers.emails import MAX_EMAIL_LENGTH, has_control_characters, normalise_email, valid_email
 
@@ -161,17 +161,8 @@ async def _account_of(ctx: Context, email: str) -> Any:
 
 
 def _client_address(ctx: Context) -> str:
-    """Where the request comes from, for throttles: an IPv4 address, or an IPv6 /64 (one subscriber's block,
-    which a client can hop within at will)."""
-    client = getattr(ctx.request, "client", None)
-    host = str(client.host) if client is not None and client.host else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host or "unknown"
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """Where the request comes from, for throttles (see app.web.client_address)."""
+    return client_address(ctx.request)
 
 
 async def _attempt(keys: tuple[tuple[Throttle, str], ...], what: str) -> None:

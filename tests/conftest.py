@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ async def fresh_database(backend: str, tmp_dir: Path) -> AsyncIterator[str]:
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
     """Settings for a test app on the given database."""
+    overrides.setdefault("rate_limit_points", 0)  # the suite's requests all come from one address
     return Settings(database_url=database_url, environment="test", db_pool_size=3, db_max_overflow=2, **overrides)
 
 
@@ -97,21 +98,39 @@ class Api:
     client: httpx.AsyncClient
     engine: AsyncEngine
     sql: StatementCounter
+    last_cost: dict[str, Any] | None = field(default=None)
 
     async def query(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        """POST a GraphQL operation and return the decoded JSON body (status must be 200)."""
+        """POST a GraphQL operation and return the decoded JSON body (status must be 200), without its
+        `extensions.cost`: that is checked for consistency and kept in `last_cost`."""
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
         response = await self.client.post("/graphql", json=body, **kwargs)
         assert response.status_code == 200, response.text
-        return response.json()
+        payload = response.json()
+        self.last_cost = take_cost(payload)
+        return payload
 
     async def counted(self, query: str, variables: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
         """Run a query and return its JSON with the number of SQL statements it took."""
         self.sql.reset()
         result = await self.query(query, variables)
         return result, self.sql.count
+
+
+def take_cost(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Remove `extensions.cost` from a response (dropping `extensions` if nothing else is in it) and return
+    it, after checking it holds together: the actual cost is never above the requested one."""
+    extensions = payload.get("extensions")
+    if not isinstance(extensions, dict) or "cost" not in extensions:
+        return None
+    cost = extensions.pop("cost")
+    if not extensions:
+        del payload["extensions"]
+    assert isinstance(cost["requestedQueryCost"], int) and isinstance(cost["actualQueryCost"], int), cost
+    assert 0 <= cost["actualQueryCost"] <= cost["requestedQueryCost"], cost
+    return cost
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import Api, take_cost
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
@@ -31,4 +31,13 @@ async def post(api: Api, query: str, variables: dict[str, Any]) -> dict[str, Any
     """POST a query and check the transport: 200 with application/json, then return the body."""
     response = await api.client.post("/graphql", json={"query": query, "variables": variables})
     assert (response.status_code, response.headers["content-type"]) == (200, JSON_MEDIA_TYPE)
-    return response.json()
+    payload = response.json()
+    api.last_cost = take_cost(payload)
+    return payload
+
+
+def without_cost(payload: Any) -> Any:
+    """A response body without its `extensions.cost` (checked for consistency by `take_cost`)."""
+    if isinstance(payload, dict):
+        take_cost(payload)
+    return payload

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The composition roots may wire every layer together.
 COMPOSITION_ROOTS = frozenset({"app/asgi.py", "app/cli.py"})
 # Packages of app/ that know no domain; every other package of app/ is a domain.
-INFRASTRUCTURE = ("db", "graphql", "live", "web")
+INFRASTRUCTURE = ("db", "graphql", "live", "persisted", "web")
 ROOT_MODULES = frozenset({"app.asgi", "app.cli"})
 GRAPHQL_LIBRARIES = frozenset({"strawberry", "graphql"})
 LAYERS_ABOVE = frozenset({"schema", "resolvers"})
@@ -76,8 +76,8 @@ def roles(root: Path = ROOT) -> list[Role]:
         ),
         Role("GraphQL machinery", ("app/graphql/",), ROOT_MODULES | LAYERS_ABOVE | domain_modules),
         Role(
-            "database, web and live-update infrastructure",
-            ("app/db/", "app/live/", "app/web/"),
+            "infrastructure",
+            ("app/db/", "app/live/", "app/persisted/", "app/web/"),
             ROOT_MODULES | GRAPHQL_LIBRARIES | LAYERS_ABOVE | domain_modules | {"app.graphql"},
         ),
         Role(
@@ -205,17 +205,17 @@ CASES = [
     (
         "app/db/bad.py",
         "import strawberry\nfrom app.catalog import sql\n",
-        "app/db/bad.py (database, web and live-update infrastructure) imports ['app.catalog', 'strawberry']",
+        "app/db/bad.py (infrastructure) imports ['app.catalog', 'strawberry']",
     ),
     (
         "app/live/bad.py",
         "from app.orders import sql\nfrom resolvers import events\n",
-        "app/live/bad.py (database, web and live-update infrastructure) imports ['app.orders', 'resolvers']",
+        "app/live/bad.py (infrastructure) imports ['app.orders', 'resolvers']",
     ),
     (
         "app/web/bad.py",
         "from ..catalog import models\nfrom ..graphql import pipeline\n",
-        "app/web/bad.py (database, web and live-update infrastructure) imports ['app.catalog', 'app.graphql']",
+        "app/web/bad.py (infrastructure) imports ['app.catalog', 'app.graphql']",
     ),
     (
         "app/bad.py",

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.asgi import create_app
 from app.db import migrate
 from app.settings import Secret, Settings
+from tests.conftest import take_cost
 from tests.support.live import live_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT_CORE = REPO_ROOT / "playground" / "node_modules" / "playwright-core"
 SCRIPT = REPO_ROOT / "tests" / "browser" / "cors_origins.mjs"
 
+THROTTLE_STATUS = {"maximumAvailable": 20000, "currentlyAvailable": 20000, "restoreRate": 1000}
 # (method, path, status, access-control-allow-origin) of one request, as the API answered it
 Seen = tuple[str, str, int, str | None]
 
@@ -104,7 +106,10 @@ def test_only_a_listed_origins_page_may_call_the_api_and_read_its_answers(served
         pytest.skip(f"{PLAYWRIGHT_CORE.relative_to(REPO_ROOT)} is missing: run `npm ci` in playground/")
     seen = _run_browser(served)
     # the listed page's preflighted, credentialed POST went through and its script read the answer
-    assert seen["listedPost"] == {"threw": None, "status": 200, "body": {"data": {"__typename": "Query"}}}
+    listed = seen["listedPost"]
+    cost = take_cost(listed["body"])
+    assert listed == {"threw": None, "status": 200, "body": {"data": {"__typename": "Query"}}, "remaining": "20000"}
+    assert cost == {"requestedQueryCost": 0, "actualQueryCost": 0, "throttleStatus": THROTTLE_STATUS}
     # the unlisted page's POST was blocked, and the answer to its simple GET withheld from its script
     assert seen["unlistedPost"] == {"threw": "TypeError", "message": "Failed to fetch"}
     assert seen["unlistedGet"] == {"threw": "TypeError", "message": "Failed to fetch"}

@@ -54,7 +54,7 @@ def test_migrate_seed_and_seed_again(tmp_path):
     # when / then
     migrated = _storefront("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert "database is at migration 0006" in migrated.stdout
+    assert "database is at migration 0007" in migrated.stdout
     seeded = _storefront("seed", "--products", "30", "--seed", "5", env=env, cwd=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
     assert seeded.stdout.startswith("storefront: seeded 30 products")

@@ -99,3 +99,72 @@ async def test_postgresql_stops_any_statement_at_the_deadline(shop_url, backend)
     settings = replace(settings_for(shop_url, secret_key=Secret("d" * 40)), request_timeout_seconds=3.0)
     async with running(settings) as started, started.app.state.engine.connect() as connection:
         assert (await connection.execute(text("SHOW statement_timeout"))).scalar_one() == "3s"
+
+
+async def test_a_query_sent_over_a_streaming_transport_has_the_same_deadline():
+    # a WebSocket or an event stream runs a query through `subscribe`: it is stopped the same way
+    stopped = asyncio.Event()
+    pipeline = Pipeline(_slow_schema(stopped), lambda _request, _viewer: _NoContext(), timeout=0.2)
+    results = await asyncio.wait_for(_all(pipeline.subscribe(GraphQLParams("{ slow }"))), 5)
+    assert [result.outcome for result in results] == [Outcome.TIMEOUT]
+    assert results[0].payload()["errors"][0]["extensions"] == {"code": "TIMEOUT"}
+    assert stopped.is_set(), "the resolver was cancelled"
+
+
+_TICK_CANCELLED: list[asyncio.Event] = []  # the running test's: set when the slow tick's resolver is cancelled
+
+
+@strawberry.type(description="A tick of the slow subscription.")
+class Tick:
+    number: int = strawberry.field(description="Which tick.")
+
+    @strawberry.field(description="Slow for the first tick only.")
+    async def detail(self) -> int:
+        if self.number == 1:
+            try:
+                await asyncio.sleep(60)
+            finally:
+                _TICK_CANCELLED[-1].set()
+        return self.number * 10
+
+
+@strawberry.type
+class TickSubscription:
+    @strawberry.subscription(description="Two ticks.")
+    async def ticks(self) -> AsyncIterator[Tick]:
+        for number in (1, 2):
+            yield Tick(number=number)
+
+
+@strawberry.type
+class TickQuery:
+    hello: str = strawberry.field(default="hi", description="Hello.")
+
+
+def _slow_events_schema(stopped: asyncio.Event) -> strawberry.Schema:
+    _TICK_CANCELLED.append(stopped)
+    return strawberry.Schema(query=TickQuery, subscription=TickSubscription)
+
+
+async def test_an_event_past_the_deadline_is_skipped_and_the_subscription_goes_on():
+    stopped = asyncio.Event()
+    pipeline = Pipeline(_slow_events_schema(stopped), lambda _request, _viewer: _NoContext(), timeout=0.2)
+    stream = pipeline.subscribe(GraphQLParams("subscription { ticks { number detail } }"))
+    results = await asyncio.wait_for(_all(stream), 5)
+    assert [result.payload() for result in results] == [
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": "The event took longer than 0.2 s to deliver and was skipped",
+                    "extensions": {"code": "TIMEOUT"},
+                }
+            ],
+        },
+        {"data": {"ticks": {"number": 2, "detail": 20}}},
+    ]
+    assert stopped.is_set(), "the first event's resolver was cancelled"
+
+
+async def _all(stream: AsyncIterator) -> list:
+    return [result async for result in stream]

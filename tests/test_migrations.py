@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOG_TABLES = {"categories", "customers", "products", "product_variants", "product_images", "reviews"}
 ACCOUNT_TABLES = {"customer_sessions", "refresh_tokens", "password_resets", "customer_addresses"}
 CART_TABLES = {"carts", "cart_lines", "orders", "order_lines", "order_status_changes", "payment_events"}
-ALL_TABLES = CATALOG_TABLES | ACCOUNT_TABLES | CART_TABLES
+PLATFORM_TABLES = {"persisted_documents"}
+ALL_TABLES = CATALOG_TABLES | ACCOUNT_TABLES | CART_TABLES | PLATFORM_TABLES
 
 
 async def _tables(url: str) -> set[str]:
@@ -71,7 +72,7 @@ async def test_current_revision_is_head_after_upgrade(backend, tmp_path):
         try:
             assert await migrate.current_revision(engine) is None
             migrate.upgrade(url)
-            assert await migrate.current_revision(engine) == migrate.head_revision() == "0006"
+            assert await migrate.current_revision(engine) == migrate.head_revision() == "0007"
         finally:
             await engine.dispose()
 

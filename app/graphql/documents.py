@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 
@@ -17,12 +18,13 @@ MAX_CACHED_QUERY_CHARS = 20_000
 class Prepared:
     """A parsed document (or its syntax errors) and, once validated, its validation errors."""
 
-    __slots__ = ("document", "syntax_errors", "validation_errors")
+    __slots__ = ("cost_plans", "document", "syntax_errors", "validation_errors")
 
     def __init__(self, document: DocumentNode | None, syntax_errors: list[GraphQLError]) -> None:
         self.document = document
         self.syntax_errors = syntax_errors
         self.validation_errors: list[GraphQLError] | None = None  # None until validated
+        self.cost_plans: dict[str | None, Any] = {}  # per operation name: its cost plan, made once
 
 
 class DocumentCache:
@@ -41,11 +43,17 @@ class DocumentCache:
         size: int = DOCUMENT_CACHE_SIZE,
         *,
         hide_suggestions: bool = False,
+        max_tokens: int = MAX_TOKENS,
+        first: Sequence[type[ASTValidationRule]] = (),
     ) -> None:
         self.schema = schema
         self.rules = rules  # None: graphql-core's specified_rules
+        # rules run on their own before the others (limits on the document's size): a document they refuse
+        # is not put through the others, some of which take time growing faster than the document
+        self.first = tuple(first)
         self.hide_suggestions = hide_suggestions  # no "Did you mean ...?": the schema is not told by guessing
         self.size = size
+        self.max_tokens = max_tokens
         self._entries: OrderedDict[str, Prepared] = OrderedDict()
 
     def parse(self, query: str) -> Prepared:
@@ -54,7 +62,7 @@ class DocumentCache:
         if found is not None:
             self._entries.move_to_end(query)
             return found
-        prepared = parse_document(query)
+        prepared = parse_document(query, self.max_tokens)
         if len(query) <= MAX_CACHED_QUERY_CHARS:
             self._entries[query] = prepared
             if len(self._entries) > self.size:
@@ -66,14 +74,24 @@ class DocumentCache:
         errors = prepared.validation_errors
         if errors is None:
             assert prepared.document is not None
-            errors = list(validate(self.schema, prepared.document, self.rules, hide_suggestions=self.hide_suggestions))
+            errors = []
+            if self.first:
+                errors = list(validate(self.schema, prepared.document, self.first))
+            if not errors:
+                errors = list(
+                    validate(self.schema, prepared.document, self.rules, hide_suggestions=self.hide_suggestions)
+                )
             prepared.validation_errors = errors
         return errors
 
 
-def parse_document(query: str) -> Prepared:
-    """Parse a query, keeping a syntax error instead of raising it."""
+def parse_document(query: str, max_tokens: int = MAX_TOKENS) -> Prepared:
+    """Parse a query, keeping a syntax error instead of raising it; past `max_tokens` tokens the parser
+    stops, and the error says so with MAX_TOKENS_EXCEEDED."""
     try:
-        return Prepared(parse(query, max_tokens=MAX_TOKENS), [])
+        return Prepared(parse(query, max_tokens=max_tokens), [])
     except GraphQLError as error:
+        if error.message.startswith(f"Syntax Error: Document contains more than {max_tokens} tokens"):
+            error.message = f"The document has more than {max_tokens} tokens; at most {max_tokens} are allowed"
+            error.extensions = {"code": "MAX_TOKENS_EXCEEDED", "maxTokens": max_tokens}
         return Prepared(None, [error])

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from app.context import ResponseCookies
 from app.graphql.csrf import csrf_suspect
+from app.graphql.persisted import document_ref
 from app.graphql.pipeline import ANY_OPERATION, GraphQLParams, Outcome, Pipeline, PipelineResult
 
 __all__ = ["GraphQLHTTP", "RequestError", "negotiate", "read_params", "wants_html"]
@@ -157,10 +158,14 @@ async def _limited_body(request: Request) -> bytes:
 
 
 def _check_params(raw: dict[str, Any]) -> GraphQLParams:
+    try:
+        document = document_ref(raw)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
     query = raw.get("query")
-    if query is None or query == "":
+    if (query is None or query == "") and document is None:
         raise RequestError("The `query` parameter is missing")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise RequestError("The `query` parameter must be a string")
     operation_name = raw.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -171,7 +176,7 @@ def _check_params(raw: dict[str, Any]) -> GraphQLParams:
     extensions = raw.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError("The `extensions` parameter must be a JSON object")
-    return GraphQLParams(query, operation_name or None, variables, extensions)
+    return GraphQLParams(query or "", operation_name or None, variables, extensions, document)
 
 
 CSRF_REFUSAL = {
@@ -210,7 +215,7 @@ class GraphQLHTTP:
         cookies = request.state.response_cookies = ResponseCookies()  # the context factory hands it on
         result = await self.pipeline.run(params, request, allowed=QUERIES_ONLY if queries_only else ANY_OPERATION)
         if result.outcome is Outcome.OK:  # the hot path
-            response = self.respond(result.payload(), 200, media_type)
+            response = self.respond(result.payload(), 200, media_type, result.headers)
         else:
             response = self._status_response(result, media_type)
         if cookies.changes:
@@ -228,13 +233,18 @@ class GraphQLHTTP:
         if outcome is Outcome.FAILURE:
             return self.respond(result.payload(), 500, media_type)
         if outcome is Outcome.TIMEOUT:
-            return self.respond(result.payload(), 504, media_type)
+            return self.respond(result.payload(), 504, media_type, result.headers)
+        if outcome is Outcome.DOCUMENT_MISS:  # 200 whatever the media type: Apollo's link then sends the text
+            return self.respond(result.payload(), 200, media_type, result.headers)
+        if outcome is Outcome.THROTTLED:
+            return self.respond(result.payload(), 429, media_type, result.headers)
         if outcome is Outcome.UNAUTHENTICATED:
             return self.respond(result.payload(), 401, media_type, result.headers)
         if outcome is Outcome.FORBIDDEN:
             return self.respond(result.payload(), 403, media_type, result.headers)
         # A request error: the new media type says so with 400, the legacy one answers 200 with `errors`.
-        return self.respond(result.payload(), 400 if media_type == GRAPHQL_RESPONSE else 200, media_type)
+        status = 400 if media_type == GRAPHQL_RESPONSE else 200
+        return self.respond(result.payload(), status, media_type, result.headers)
 
     def _error_response(self, error: RequestError, media_type: str) -> Response:
         status = error.status

@@ -5,11 +5,13 @@ SQL), on either executor, and their outcome is cached with the parsed document.
   GraphiQL's own schema query is deep).
 - Aliases: every aliased field counts each time it is reached, fragments included (a fragment spread ten
   times counts its aliases ten times), so fragments cannot multiply work past the limit.
+- Directives and fields: counted the same way (a directive on a fragment spread, an inline fragment, a
+  fragment definition or the operation counts once where it is reached).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     FieldNode,
@@ -23,52 +25,95 @@ from graphql import (
     ValidationRule,
 )
 
-__all__ = ["DEFAULT_MAX_ALIASES", "DEFAULT_MAX_DEPTH", "max_aliases_rule", "max_depth_rule"]
+__all__ = [
+    "DEFAULT_MAX_ALIASES",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_DIRECTIVES",
+    "DEFAULT_MAX_FIELDS",
+    "Measure",
+    "max_aliases_rule",
+    "max_depth_rule",
+    "max_directives_rule",
+    "max_fields_rule",
+    "measure",
+]
 
 DEFAULT_MAX_DEPTH = 15
 DEFAULT_MAX_ALIASES = 30
+DEFAULT_MAX_DIRECTIVES = 50
+DEFAULT_MAX_FIELDS = 250
+
+
+class Measure(NamedTuple):
+    """An operation's shape: its depth, and how many aliases, directives and fields it reaches."""
+
+    depth: int = 0
+    aliases: int = 0
+    directives: int = 0
+    fields: int = 0
+
+    def beside(self, other: Measure) -> Measure:
+        """Two selections side by side: the deeper depth, the counts added."""
+        return Measure(
+            max(self.depth, other.depth),
+            self.aliases + other.aliases,
+            self.directives + other.directives,
+            self.fields + other.fields,
+        )
+
+
+NOTHING = Measure()
 
 
 class _Shape:
-    """The depth and alias count of an operation, fragments expanded (each fragment measured once)."""
+    """The measure of an operation, fragments expanded (each fragment measured once, counted per spread)."""
 
     def __init__(self, context: ValidationContext) -> None:
         self._context = context
-        self._fragments: dict[str, tuple[int, int]] = {}
+        self._fragments: dict[str, Measure] = {}
         self._open: set[str] = set()  # fragments being measured: a cycle is another rule's error
 
-    def of(self, selections: SelectionSetNode | None) -> tuple[int, int]:
-        """(depth, aliases) of a selection set."""
-        if selections is None:
-            return 0, 0
-        depth = aliases = 0
-        for selection in selections.selections:
-            inner_depth, inner_aliases = self._selection(selection)
-            depth, aliases = max(depth, inner_depth), aliases + inner_aliases
-        return depth, aliases
+    def of(self, selections: SelectionSetNode | None) -> Measure:
+        """The measure of a selection set."""
+        measure = NOTHING
+        if selections is not None:
+            for selection in selections.selections:
+                measure = measure.beside(self._selection(selection))
+        return measure
 
-    def _selection(self, selection: Any) -> tuple[int, int]:
+    def _selection(self, selection: Any) -> Measure:
+        directives = len(selection.directives or ())
         if isinstance(selection, FieldNode):
             if selection.name.value.startswith("__"):
-                return 0, 0
-            depth, aliases = self.of(selection.selection_set)
-            return depth + 1, aliases + (1 if selection.alias is not None else 0)
+                return NOTHING
+            inner = self.of(selection.selection_set)
+            alias = 1 if selection.alias is not None else 0
+            return Measure(inner.depth + 1, inner.aliases + alias, inner.directives + directives, inner.fields + 1)
         if isinstance(selection, InlineFragmentNode):
-            return self.of(selection.selection_set)
-        if isinstance(selection, FragmentSpreadNode):
-            return self._fragment(selection.name.value)
-        return 0, 0
+            inner = self.of(selection.selection_set)
+        elif isinstance(selection, FragmentSpreadNode):
+            inner = self._fragment(selection.name.value)
+        else:
+            return NOTHING
+        return inner._replace(directives=inner.directives + directives)
 
-    def _fragment(self, name: str) -> tuple[int, int]:
+    def _fragment(self, name: str) -> Measure:
         if name in self._fragments:
             return self._fragments[name]
         fragment: FragmentDefinitionNode | None = self._context.get_fragment(name)
         if fragment is None or name in self._open:
-            return 0, 0
+            return NOTHING
         self._open.add(name)
-        self._fragments[name] = self.of(fragment.selection_set)
+        inner = self.of(fragment.selection_set)
+        self._fragments[name] = inner._replace(directives=inner.directives + len(fragment.directives or ()))
         self._open.discard(name)
         return self._fragments[name]
+
+
+def measure(context: ValidationContext, operation: OperationDefinitionNode) -> Measure:
+    """The measure of an operation (its own directives included)."""
+    inner = _Shape(context).of(operation.selection_set)
+    return inner._replace(directives=inner.directives + len(operation.directives or ()))
 
 
 def max_depth_rule(limit: int = DEFAULT_MAX_DEPTH) -> type[ValidationRule]:
@@ -76,7 +121,7 @@ def max_depth_rule(limit: int = DEFAULT_MAX_DEPTH) -> type[ValidationRule]:
 
     class MaxDepth(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            depth, _ = _Shape(self.context).of(node.selection_set)
+            depth = measure(self.context, node).depth
             if depth > limit:
                 self.report_error(
                     GraphQLError(
@@ -95,7 +140,7 @@ def max_aliases_rule(limit: int = DEFAULT_MAX_ALIASES) -> type[ValidationRule]:
 
     class MaxAliases(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            _, aliases = _Shape(self.context).of(node.selection_set)
+            aliases = measure(self.context, node).aliases
             if aliases > limit:
                 self.report_error(
                     GraphQLError(
@@ -106,3 +151,45 @@ def max_aliases_rule(limit: int = DEFAULT_MAX_ALIASES) -> type[ValidationRule]:
                 )
 
     return MaxAliases
+
+
+def max_directives_rule(limit: int = DEFAULT_MAX_DIRECTIVES) -> type[ValidationRule]:
+    """A rule refusing operations using more than `limit` directives, fragments counted each time they are
+    spread (MAX_DIRECTIVES_EXCEEDED, with the count and limit)."""
+
+    class MaxDirectives(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+            directives = measure(self.context, node).directives
+            if directives > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"The query uses {directives} directives; at most {limit} are allowed",
+                        node,
+                        extensions={
+                            "code": "MAX_DIRECTIVES_EXCEEDED",
+                            "directives": directives,
+                            "maxDirectives": limit,
+                        },
+                    )
+                )
+
+    return MaxDirectives
+
+
+def max_fields_rule(limit: int = DEFAULT_MAX_FIELDS) -> type[ValidationRule]:
+    """A rule refusing operations selecting more than `limit` fields, fragments counted each time they are
+    spread and introspection aside (MAX_FIELDS_EXCEEDED, with the count and limit)."""
+
+    class MaxFields(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+            fields = measure(self.context, node).fields
+            if fields > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"The query selects {fields} fields; at most {limit} are allowed",
+                        node,
+                        extensions={"code": "MAX_FIELDS_EXCEEDED", "fields": fields, "maxFields": limit},
+                    )
+                )
+
+    return MaxFields

@@ -1,7 +1,9 @@
 """One request pipeline for every transport: the stages a GraphQL request goes through, in one place.
 
-    read (the transport) -> parse (cached) -> validate (a list of rules) -> context + authenticate
-        -> execute (planned or reference) -> format and mask errors -> response extensions
+    read (the transport) -> resolve (a persisted document's text) -> parse (cached) -> validate (the
+        shape limits first, then the spec's rules) -> price (the requested cost) -> authenticate -> budget
+        (the cost taken from the client's bucket) -> context -> execute (planned or reference) -> format and
+        mask errors -> cost and response extensions
 
 A transport (HTTP now, a WebSocket message later) reads its request into `GraphQLParams` and calls `run` (one
 result) or `subscribe` (a stream of results); it turns a `PipelineResult` into its own wire format, using the
@@ -9,8 +11,15 @@ result's `outcome` for what the protocol needs (an HTTP status). The pipeline ne
 request object except to hand it to `authenticate` and the context factory.
 
 Where a feature plugs in (the README lists these too):
-- validation: `rules`, graphql-core `ValidationRule`s added to `specified_rules` (depth, cost, persisted
-  documents). The document cache belongs to the pipeline, so a cached outcome always matches its rules.
+- validation: `rules`, graphql-core `ValidationRule`s run before `specified_rules` (limits on the
+  document's shape: they must be cheap and not assume a valid document); a document they refuse is not put
+  through the spec's rules. The document cache belongs to the pipeline, so a cached outcome always matches
+  its rules.
+- persisted documents: `persisted` (`app.graphql.persisted`) finds a named document's text, registers
+  automatic persisted queries, and refuses untrusted documents once the viewer is known.
+- cost: `cost` (`app.graphql.cost`) prices the operation once its variables are known and refuses one over
+  the maximum; `budget` (`app.graphql.budget`) takes the cost from the client's bucket after authentication
+  and gives back what the response did not use; `extensions.cost` reports both.
 - authentication: `authenticate(request, operation) -> viewer`, called once the document is valid, before the
   context (and the database handle) exists; it must not touch the database. `operation` (an `Operation`)
   says what will run, for checks that depend on it (CSRF on mutations). It may raise a `DomainError`; one
@@ -33,7 +42,7 @@ import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from inspect import isawaitable
 from typing import Any, Literal
 
@@ -53,19 +62,33 @@ from graphql import (
     execute,
     get_operation_ast,
     specified_rules,
-    subscribe,
     validate,
 )
-from graphql.execution import MiddlewareManager
+from graphql.execution import (
+    MiddlewareManager,
+    create_source_event_stream,
+    execute_subscription_event,
+    map_source_to_response_event,
+)
+from graphql.execution.execute import ExecutorThrowingOnIncremental
 from graphql.execution.values import get_variable_values
 
 from app.errors import DomainError
+from app.graphql.budget import Admission, CostBudget, throttled_error
 from app.graphql.columns import ColumnAware, ColumnNeeds
-from app.graphql.documents import DocumentCache, Prepared, parse_document
+from app.graphql.cost import CostAnalysis, CostPlan, cost_exceeded
+from app.graphql.documents import MAX_TOKENS, DocumentCache, Prepared, parse_document
 from app.graphql.errors import format_error, format_failure, format_request_errors, is_unavailable
 from app.graphql.executor import FastExecutor
 from app.graphql.extensions import ExtensionRun, SchemaExtensions
 from app.graphql.introspection import IntrospectionDisabled, IntrospectionPolicy, introspects
+from app.graphql.persisted import (
+    DocumentRef,
+    PersistedDocuments,
+    PersistedQueryError,
+    Resolved,
+    persisted_query_required,
+)
 
 __all__ = [
     "ANY_OPERATION",
@@ -112,6 +135,7 @@ class GraphQLParams:
     operation_name: str | None = None
     variables: dict[str, Any] | None = None
     extensions: dict[str, Any] | None = None
+    document: DocumentRef | None = None  # a persisted document named instead of (or beside) `query`
 
 
 class Outcome(enum.Enum):
@@ -125,6 +149,8 @@ class Outcome(enum.Enum):
     FORBIDDEN = "forbidden"  # refused for the credentials it came with (a mutation without its CSRF header)
     FAILURE = "failure"  # an unexpected failure outside any resolver
     TIMEOUT = "timeout"  # stopped at the request's deadline: its work cancelled, its transaction rolled back
+    THROTTLED = "throttled"  # the client's budget of cost points does not hold the operation's cost
+    DOCUMENT_MISS = "document miss"  # a named persisted query is not known: the client should send its text
 
 
 @dataclass(slots=True)
@@ -152,7 +178,20 @@ class PipelineResult:
 class RequestState:
     """One request on its way through the stages: what each stage found, for the stages after it."""
 
-    __slots__ = ("context", "document", "operation", "params", "request", "result", "variables", "viewer")
+    __slots__ = (
+        "admission",
+        "context",
+        "cost_plan",
+        "document",
+        "operation",
+        "params",
+        "request",
+        "requested_cost",
+        "resolved",
+        "result",
+        "variables",
+        "viewer",
+    )
 
     def __init__(self, params: GraphQLParams, request: Any) -> None:
         self.params = params
@@ -163,6 +202,10 @@ class RequestState:
         self.viewer: Any = None
         self.context: Any = None
         self.result: ExecutionResult | None = None
+        self.cost_plan: CostPlan | None = None
+        self.requested_cost: int | None = None  # set once the variables are known, when costs are analysed
+        self.admission: Admission | None = None  # the draw on the client's budget, when there is one
+        self.resolved: Resolved | None = None  # the document's text and trust, with persisted documents
 
 
 class Pipeline:
@@ -180,14 +223,27 @@ class Pipeline:
         hide_suggestions: bool = False,
         introspection: IntrospectionPolicy | None = None,
         timeout: float | None = None,
+        cost: CostAnalysis | None = None,
+        budget: CostBudget | None = None,
+        max_tokens: int = MAX_TOKENS,
+        persisted: PersistedDocuments | None = None,
     ) -> None:
         graphql_schema = schema if isinstance(schema, GraphQLSchema) else schema._schema
         self.schema = graphql_schema
         self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
-        self.documents = DocumentCache(graphql_schema, self.rules if rules else None, hide_suggestions=hide_suggestions)
+        self.documents = DocumentCache(
+            graphql_schema,
+            self.rules if rules else None,
+            hide_suggestions=hide_suggestions,
+            max_tokens=max_tokens,
+            first=rules,  # the extra rules are limits on the document's shape: cheap, so they go first
+        )
         self.hide_suggestions = hide_suggestions
         self.introspection = introspection  # None: anyone may introspect
         self.timeout = timeout  # seconds a query or mutation may run; None: no deadline
+        self.cost = cost  # None: no cost analysis (nor `extensions.cost`)
+        self.budget = budget if cost is not None else None  # None: no rate limit
+        self.persisted = persisted  # None: requests must send their text
         self.context_factory = context_factory
         self.column_needs = ColumnNeeds(graphql_schema)
         self.authenticate = authenticate
@@ -204,7 +260,10 @@ class Pipeline:
     ) -> PipelineResult:
         """Answer one query or mutation. `allowed` is what the transport takes (GET: queries only)."""
         state = RequestState(params, request)
-        run = self._start_extensions(params)
+        missing = await self._resolve(state)
+        if missing is not None:
+            return missing
+        run = self._start_extensions(state.params)
         try:
             async with _hook(run, "operation"):
                 refused = await self._prepare(state, run, allowed)
@@ -216,11 +275,13 @@ class Pipeline:
                         )
                         refused = _request_error([GraphQLError(message)], "OPERATION_NOT_SUPPORTED")
                     else:
-                        try:
-                            async with asyncio.timeout(self.timeout):
-                                await self._execute(state, run)
-                        except TimeoutError:
-                            return _timed_out(self.timeout)
+                        refused = await self._admit(state)
+                        if refused is None:
+                            try:
+                                async with asyncio.timeout(self.timeout):
+                                    await self._execute(state, run)
+                            except TimeoutError:
+                                return await self._costed(state, _timed_out(self.timeout))
             if run is not None and run.execution_context.result is not None:
                 state.result = run.execution_context.result  # type: ignore[assignment]  # as an extension left it
             return await self._finish(state, run, refused)
@@ -237,18 +298,31 @@ class Pipeline:
         established (authorised, listening), before its first event: a transport may answer then.
         """
         state = RequestState(params, request)
-        run = self._start_extensions(params)
+        missing = await self._resolve(state)
+        if missing is not None:
+            yield missing
+            return
+        run = self._start_extensions(state.params)
         try:
             async with _hook(run, "operation"):
                 refused = await self._prepare(state, run, ANY_OPERATION)
                 if refused is not None:
                     yield await self._finish(state, run, refused)
                     return
+                refused = await self._admit(state)
+                if refused is not None:
+                    yield await self._finish(state, run, refused)
+                    return
                 if state.operation.operation != OperationType.SUBSCRIPTION:  # type: ignore[union-attr]
-                    await self._execute(state, run)
+                    try:
+                        async with asyncio.timeout(self.timeout):
+                            await self._execute(state, run)
+                    except TimeoutError:
+                        yield await self._costed(state, _timed_out(self.timeout))
+                        return
                     yield await self._finish(state, run, None)
                     return
-                async with self._open_context(state) as context:
+                async with self.context_factory(state.request, state.viewer) as context:
                     state.context = context
                     self._give_columns(state, context)
                     if run is not None:
@@ -269,6 +343,7 @@ class Pipeline:
                                 await release()
                             if on_started is not None:
                                 on_started()
+                            state.cost_plan = None  # events are not charged: the subscription was, once
                             async for event in stream:
                                 state.result = event
                                 result = await self._finish(state, run, None)
@@ -282,6 +357,26 @@ class Pipeline:
             yield _failure(exc)
 
     # ------------------------------------------------------------------ the stages
+
+    async def _resolve(self, state: RequestState) -> PipelineResult | None:
+        """The text of a named persisted document (and whether it is trusted); the refusal when it has none."""
+        params = state.params
+        if self.persisted is None:
+            if params.document is None:
+                return None
+            error = PersistedQueryError("PERSISTED_QUERY_NOT_SUPPORTED", "PersistedQueryNotSupported", miss=True)
+            return PipelineResult(Outcome.DOCUMENT_MISS, errors=[format_failure(error)])
+        try:
+            resolved = await self.persisted.resolve(params.query, params.document)
+        except PersistedQueryError as error:
+            outcome = Outcome.DOCUMENT_MISS if error.miss else Outcome.REQUEST_ERROR
+            return PipelineResult(outcome, errors=[format_failure(error)])
+        except Exception as exc:  # the trusted documents' database unreachable
+            return _failure(exc)
+        state.resolved = resolved
+        if resolved.query is not params.query:
+            state.params = replace(params, query=resolved.query)
+        return None
 
     async def _prepare(
         self, state: RequestState, run: ExtensionRun | None, allowed: Collection[OperationType]
@@ -312,6 +407,9 @@ class Pipeline:
                 errors = self._validate_extended(run, prepared)
         if errors:
             return _request_error(errors, "GRAPHQL_VALIDATION_FAILED")
+        resolved = state.resolved
+        if resolved is not None and resolved.register is not None and self.persisted is not None:
+            await self.persisted.register(resolved.register, params.query)
         if operation is None:
             message = (
                 f"Unknown operation named {params.operation_name!r}"
@@ -328,13 +426,32 @@ class Pipeline:
         state.document = document
         state.operation = operation
         state.variables = coerced
+        return self._price(state, prepared) if self.cost is not None else None
+
+    def _price(self, state: RequestState, prepared: Prepared) -> PipelineResult | None:
+        """The operation's requested cost; the refusal when it is over the maximum (before any SQL)."""
+        assert self.cost is not None and state.operation is not None
+        plans = prepared.cost_plans
+        name = state.params.operation_name
+        plan = plans.get(name)
+        if plan is None:
+            plan = plans[name] = self.cost.plan(prepared.document, state.operation)
+        state.cost_plan = plan
+        cost = state.requested_cost = plan.requested(state.variables)
+        limit = self.cost.prices.max_cost
+        if cost > limit:
+            return _request_error([cost_exceeded(cost, limit)], "MAX_COST_EXCEEDED")
         return None
 
     def _parse_extended(self, run: ExtensionRun, query: str) -> Prepared:
         context = run.execution_context
         if context.graphql_document is not None:  # an on_parse hook supplied it: not from our cache
             return Prepared(context.graphql_document, [])
-        prepared = self.documents.parse(query) if query == context.query else parse_document(context.query or "")
+        prepared = (
+            self.documents.parse(query)
+            if query == context.query
+            else parse_document(context.query or "", self.documents.max_tokens)
+        )
         context.graphql_document = prepared.document
         if prepared.syntax_errors:
             context.pre_execution_errors = prepared.syntax_errors
@@ -357,16 +474,25 @@ class Pipeline:
                 context.pre_execution_errors = []
         return context.pre_execution_errors
 
-    def _open_context(self, state: RequestState) -> AbstractAsyncContextManager[Any]:
-        """Authenticate (headers or cookies only, no database), then the context factory's manager."""
+    async def _admit(self, state: RequestState) -> PipelineResult | None:
+        """Authenticate (headers or cookies only, no database), check introspection, then take the cost
+        from the client's budget; the refusal when the budget does not hold it (it takes nothing)."""
         operation = state.operation
         assert operation is not None and state.document is not None
         summary = Operation(operation.operation.value, _root_fields(state.document, operation))
         state.viewer = self.authenticate(state.request, summary)
+        persisted, resolved = self.persisted, state.resolved
+        if persisted is not None and resolved is not None and not persisted.permits(resolved, state.viewer):
+            return PipelineResult(Outcome.REQUEST_ERROR, errors=[persisted_query_required()])
         policy = self.introspection
         if policy is not None and not policy(state.viewer) and introspects(state.document, operation):
             raise IntrospectionDisabled("Introspection is disabled on this server")
-        return self.context_factory(state.request, state.viewer)
+        if self.budget is None or state.requested_cost is None:
+            return None
+        admission = state.admission = await self.budget.admit(state.request, state.viewer, state.requested_cost)
+        if admission.taken:
+            return None
+        return PipelineResult(Outcome.THROTTLED, errors=[throttled_error(admission)])
 
     def _give_columns(self, state: RequestState, context: Any) -> None:
         """Tell a column-aware context which row columns the document reads (see app.graphql.columns)."""
@@ -374,7 +500,7 @@ class Pipeline:
             context.columns = self.column_needs.of(state.document)
 
     async def _execute(self, state: RequestState, run: ExtensionRun | None) -> None:
-        async with self._open_context(state) as context:
+        async with self.context_factory(state.request, state.viewer) as context:
             state.context = context
             self._give_columns(state, context)
             if run is None:
@@ -408,17 +534,32 @@ class Pipeline:
         return result
 
     async def _source_stream(self, state: RequestState, run: ExtensionRun | None) -> Any:
-        """graphql-core's source stream of the subscription (an async generator), or its error result."""
+        """The subscription's response stream (an async generator), or its error result: graphql-core's
+        `subscribe`, composed as its documentation shows so that each event's execution has the deadline."""
         assert state.document is not None
-        outcome = subscribe(
+        executor = ExecutorThrowingOnIncremental.build(
             self.schema,
             state.document,
             context_value=state.context,
-            variable_values=state.params.variables,
+            raw_variable_values=state.params.variables,
             operation_name=state.params.operation_name,
             middleware=run.middleware if run is not None else None,
         )
-        return await outcome if isawaitable(outcome) else outcome
+        if isinstance(executor, list):
+            return ExecutionResult(None, errors=executor)
+        source = create_source_event_stream(executor)
+        if isawaitable(source):
+            source = await source
+        if isinstance(source, ExecutionResult):
+            return source
+        return map_source_to_response_event(executor, source, self._timed_event)
+
+    def _timed_event(self, executor: Any) -> Any:
+        """One event's execution, stopped at the deadline with a TIMEOUT error (the subscription goes on)."""
+        outcome = execute_subscription_event(executor)
+        if self.timeout is None or not isawaitable(outcome):
+            return outcome
+        return _within(outcome, self.timeout)
 
     async def _finish(
         self, state: RequestState, run: ExtensionRun | None, refused: PipelineResult | None
@@ -429,6 +570,7 @@ class Pipeline:
         else:
             assert state.result is not None
             result = _executed(state.result)
+        result = await self._costed(state, result)
         if self.response_extensions or run is not None:
             extensions: dict[str, Any] = dict(result.extensions or {})
             for hook in self.response_extensions:
@@ -440,10 +582,40 @@ class Pipeline:
             result.extensions = extensions or None
         return result
 
+    async def _costed(self, state: RequestState, result: PipelineResult) -> PipelineResult:
+        """Add `extensions.cost` (requested, actual, the client's budget) and the rate-limit headers, giving
+        back to the budget what the response did not use."""
+        plan, requested = state.cost_plan, state.requested_cost
+        if plan is None or requested is None:
+            return result
+        if result.executed:
+            actual = plan.actual(result.data, state.variables)
+        else:  # refused costs nothing; stopped at the deadline, it used what it took
+            actual = requested if result.outcome is Outcome.TIMEOUT else 0
+        cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
+        admission = state.admission
+        if admission is not None:
+            assert self.budget is not None
+            await self.budget.settle(admission, actual)
+            cost["throttleStatus"] = admission.status()
+            result.headers = {**(result.headers or {}), **admission.headers()}
+        result.extensions = {**(result.extensions or {}), "cost": cost}
+        return result
+
     def _start_extensions(self, params: GraphQLParams) -> ExtensionRun | None:
         if self.extensions is None:
             return None
         return self.extensions.start(params.query, params.operation_name, params.variables, params.extensions)
+
+
+async def _within(outcome: Any, seconds: float) -> ExecutionResult:
+    try:
+        async with asyncio.timeout(seconds):
+            result: ExecutionResult = await outcome
+            return result
+    except TimeoutError:
+        message = f"The event took longer than {seconds:g} s to deliver and was skipped"
+        return ExecutionResult(None, errors=[GraphQLError(message, extensions={"code": "TIMEOUT"})])
 
 
 def _hook(run: ExtensionRun | None, stage: Literal["operation", "executing"]) -> AbstractAsyncContextManager[Any]:

@@ -9,7 +9,6 @@ listener reconnects with a growing pause (subscribers stay connected) and delive
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from contextlib import suppress
@@ -35,9 +34,7 @@ Deliver = Callable[[str, dict[str, Any]], None]
 def live_channel(settings: Settings) -> str:
     """The Redis channel of the instances that share this database (and only those: another database's
     order 7 is another order)."""
-    url = settings.url
-    where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
-    return f"{CHANNEL}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    return f"{CHANNEL}:{settings.namespace}"
 
 
 class LocalBroker:

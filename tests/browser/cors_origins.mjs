@@ -35,7 +35,9 @@ for (const name of ["api", "listed", "unlisted"]) {
 async function attempt([url, init]) {
   try {
     const response = await fetch(url, init);
-    return { threw: null, status: response.status, body: await response.json() };
+    // the rate-limit headers are readable only when the API exposes them to this origin
+    const remaining = response.headers.get("x-ratelimit-remaining");
+    return { threw: null, status: response.status, body: await response.json(), remaining };
   } catch (error) {
     return { threw: error.name, message: error.message };
   }

@@ -23,6 +23,7 @@ from app.accounts.services import AccountServices
 from app.asgi import create_app
 from app.db.sql_counter import StatementCounter
 from app.settings import Settings
+from tests.conftest import take_cost
 
 PASSWORD = "correct horse battery staple"
 
@@ -94,6 +95,7 @@ class Client:
         response = await self.post(query, variables, **kwargs)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
+        take_cost(body)
         return body
 
     def _keep(self, response: httpx.Response) -> None:
