@@ -39,6 +39,9 @@ from bench.servers import BIN, ProcessTree, Server, free_port, stop_all
 from bench.workloads import BY_KEY as WORKLOADS_BY_KEY
 from bench.workloads import WORKLOADS, Workload, pick_variables
 
+# wrk is one client on 127.0.0.1 standing for a crowd: its bucket of cost points is sized never to throttle
+# it, so every request still pays for pricing and the rate limiter, as a crowd's would
+UNTHROTTLED = {"RATE_LIMIT_POINTS": "1000000000", "RATE_LIMIT_RESTORE_RATE": "1000000000"}
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
@@ -228,7 +231,7 @@ def run_configuration(
             "--workers",
             str(workers),
         ],
-        {"DATABASE_URL": database.url, "STOREFRONT_ENV": "test", "LOG_LEVEL": "WARNING"},
+        {"DATABASE_URL": database.url, "STOREFRONT_ENV": "test", "LOG_LEVEL": "WARNING", **UNTHROTTLED},
         "/readyz",
         files / "graphql.log",
         graphql_port,

@@ -33,6 +33,11 @@ APP_VARIABLES = (
     "DB_POOL_SIZE",
     "DB_MAX_OVERFLOW",
     "FAST_EXECUTOR",
+    "MAX_QUERY_COST",
+    "RATE_LIMIT_POINTS",
+    "RATE_LIMIT_RESTORE_RATE",
+    "TRUSTED_PROXIES",
+    "TRUSTED_DOCUMENTS_ONLY",
 )
 
 _running: list[Server] = []
