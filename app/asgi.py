@@ -53,7 +53,7 @@ from app.web.metrics import Metrics
 from app.web.request_id import RequestIdMiddleware, current_request_id
 from app.web.security_headers import security_headers
 
-__all__ = ["create_app", "request_context"]
+__all__ = ["cost_analysis", "create_app", "request_context", "shape_rules"]
 
 log = logging.getLogger("storefront")
 GZIP_MINIMUM_BYTES = 1024  # smaller responses are not worth a compressor's time
@@ -64,7 +64,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     engine = create_engine(settings, statement_timeout=settings.request_timeout_seconds)
-    from schema.costs import COST_WEIGHTS, LIST_SIZES
     from schema.root import build_schema
 
     # Background work (the revocation list's poll, the sweeper of unpaid orders) runs on an engine of its
@@ -82,25 +81,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     schema = build_schema()
     budget = _cost_budget(settings)
-    persisted = _persisted_documents(settings, background)
+    authenticator = Authenticator(accounts.tokens, revocations)
+    persisted = _persisted_documents(settings, background, authenticator)
     pipeline = Pipeline(
         schema,
         request_context(settings, engine, accounts, payments, live),
-        rules=[
-            max_depth_rule(settings.max_query_depth),
-            max_aliases_rule(settings.max_aliases),
-            max_directives_rule(settings.max_directives),
-            max_fields_rule(settings.max_fields),
-        ],
+        rules=shape_rules(settings),
         max_tokens=settings.max_tokens,
         persisted=persisted,
         hide_suggestions=settings.environment == "production",
         introspection=introspection_policy(settings.introspection_mode),
         timeout=settings.request_timeout_seconds,
-        cost=CostAnalysis(schema._schema, _cost_prices(settings, COST_WEIGHTS, LIST_SIZES)),
+        cost=cost_analysis(settings, schema._schema),
         budget=budget,
         executor="planned" if settings.fast_executor else "reference",
-        authenticate=Authenticator(accounts.tokens, revocations),
+        authenticate=authenticator,
     )
     graphql = GraphQLHTTP(pipeline, ambient_cookies=(SESSION_COOKIE,))
     origin_allowed = origin_check(settings.cors_origins, any_origin=settings.debug)
@@ -170,14 +165,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def _cost_prices(settings: Settings, weights: dict[str, int], list_sizes: dict[str, int]) -> CostPrices:
-    return CostPrices(
+def shape_rules(settings: Settings) -> list[Any]:
+    """The validation rules limiting a document's shape, as configured."""
+    return [
+        max_depth_rule(settings.max_query_depth),
+        max_aliases_rule(settings.max_aliases),
+        max_directives_rule(settings.max_directives),
+        max_fields_rule(settings.max_fields),
+    ]
+
+
+def cost_analysis(settings: Settings, schema: Any) -> CostAnalysis:
+    """The pricing of operations on the schema, with its weights and the configured maximum."""
+    from schema.costs import COST_WEIGHTS, LIST_SIZES
+
+    prices = CostPrices(
         max_cost=settings.max_query_cost,
         default_page_size=DEFAULT_PAGE_SIZE,
         max_page_size=settings.max_page_size,
-        weights=weights,
-        list_sizes=list_sizes,
+        weights=COST_WEIGHTS,
+        list_sizes=LIST_SIZES,
     )
+    return CostAnalysis(schema, prices)
 
 
 def _cost_budget(settings: Settings) -> CostBudget | None:
@@ -193,7 +202,7 @@ def _cost_budget(settings: Settings) -> CostBudget | None:
     return CostBudget(buckets, bucket, _client_of)
 
 
-def _persisted_documents(settings: Settings, engine: Any) -> PersistedDocuments:
+def _persisted_documents(settings: Settings, engine: Any, authenticator: Authenticator) -> PersistedDocuments:
     """Automatic persisted queries (in Redis when there is one) and the trusted documents (in the database,
     read on the background engine)."""
     redis = redis_client(settings.redis_url) if settings.redis_url else None
@@ -201,8 +210,13 @@ def _persisted_documents(settings: Settings, engine: Any) -> PersistedDocuments:
         QueryStore(redis, f"sf:apq:{settings.namespace}:"),
         TrustedDocuments(engine),
         trusted_only=settings.trusted_documents_only,
-        free_form=lambda viewer: bool(getattr(viewer, "is_staff", False)),  # staff explore freely
+        free_form=_is_staff,  # staff explore freely
+        maybe_free_form=lambda request: _is_staff(authenticator.peek(request)),
     )
+
+
+def _is_staff(viewer: Any) -> bool:
+    return bool(getattr(viewer, "is_staff", False))
 
 
 def _client_of(request: Any, viewer: Any) -> str:

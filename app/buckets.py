@@ -23,6 +23,7 @@ __all__ = ["Bucket", "Buckets", "MemoryBuckets", "RedisBuckets", "Taken"]
 log = logging.getLogger("storefront.buckets")
 MAX_MEMORY_KEYS = 100_000  # a client cycling through addresses must not grow the process without bound
 WARN_EVERY_SECONDS = 60.0
+RETRY_REDIS_AFTER_SECONDS = 5.0
 # KEYS[1]: the bucket; ARGV: capacity, rate (points a second), points to take (negative: give back).
 # Returns {1 if taken else 0, points left}, the latter as a string: Redis would truncate a Lua float.
 TAKE_SCRIPT = """
@@ -108,15 +109,19 @@ class RedisBuckets:
         self.prefix = prefix
         self.fallback = MemoryBuckets()
         self._warned_at = -math.inf
+        self._down_until = -math.inf  # after a failure, Redis is left alone for a while
         self._take = client.register_script(TAKE_SCRIPT)
 
     async def take(self, key: str, points: float, bucket: Bucket) -> Taken:
         """See `Buckets.take`: one Lua script, so every instance's requests are counted in turn."""
+        if time.monotonic() < self._down_until:  # a Redis that drops packets must not cost every request
+            return self.fallback.take_now(key, points, bucket)
         try:
             taken, available = await self._take(
                 keys=[self.prefix + key], args=[repr(bucket.capacity), repr(bucket.rate), repr(points)]
             )
         except (RedisError, OSError) as exc:
+            self._down_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS
             self._warn(exc)
             return self.fallback.take_now(key, points, bucket)
         return Taken(bool(taken), float(available))

@@ -203,7 +203,7 @@ def _import_persisted_queries(settings: Settings, args: argparse.Namespace) -> i
     async def run() -> Any:
         engine = create_engine(settings)
         try:
-            return await import_documents(engine, entries, _schema_errors(), args.client)
+            return await import_documents(engine, entries, _schema_errors(settings), args.client)
         finally:
             await engine.dispose()
 
@@ -216,20 +216,32 @@ def _import_persisted_queries(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
-def _schema_errors() -> Any:
-    """A document's text -> its parse or validation errors against the schema, as the server would give."""
-    from graphql import GraphQLError, parse, validate
+def _schema_errors(settings: Settings) -> Any:
+    """A document's text -> why the server would refuse it whatever its variables: parse and validation
+    errors under this server's limits, or a cost over MAX_QUERY_COST (priced with its variables' defaults)."""
+    from graphql import OperationDefinitionNode, specified_rules, validate
 
+    from app.asgi import cost_analysis, shape_rules
+    from app.graphql.documents import parse_document
     from schema.root import build_schema
 
     schema = build_schema()._schema
+    rules, pricing = shape_rules(settings), cost_analysis(settings, schema)
 
     def errors(text: str) -> list[str]:
-        try:
-            document = parse(text)
-        except GraphQLError as error:
-            return [error.message]
-        return [error.message for error in validate(schema, document)]
+        prepared = parse_document(text, settings.max_tokens)
+        if prepared.document is None:
+            return [error.message for error in prepared.syntax_errors]
+        refused = validate(schema, prepared.document, rules) or validate(schema, prepared.document, specified_rules)
+        if refused:
+            return [error.message for error in refused]
+        costs = [
+            pricing.plan(prepared.document, operation).requested(None)
+            for operation in prepared.document.definitions
+            if isinstance(operation, OperationDefinitionNode)
+        ]
+        limit = settings.max_query_cost
+        return [f"it costs {cost} points; at most {limit} are allowed" for cost in costs if cost > limit]
 
     return errors
 

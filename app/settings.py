@@ -202,10 +202,11 @@ def _check_origin(origin: str) -> None:
 
 def _check_proxy(proxy: str) -> None:
     try:
-        ipaddress.ip_network(proxy, strict=False)
+        ipaddress.ip_network(proxy)  # strictly, as uvicorn reads it: 10.0.0.1/8 would match nothing there
     except ValueError:
         raise SettingsError(
-            f"TRUSTED_PROXIES holds addresses or networks such as 10.0.0.0/8 or 127.0.0.1; got {proxy!r}"
+            f"TRUSTED_PROXIES holds addresses or networks such as 10.0.0.0/8 or 127.0.0.1 (no host bits set in "
+            f"a network); got {proxy!r}"
         ) from None
 
 

@@ -83,7 +83,8 @@ def _decode(kind: str, id: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     found, _, value = raw.partition(":")
-    return value if found == kind and value else None
+    # tokens are printable ASCII; anything else names no cart (and a NUL must not reach PostgreSQL)
+    return value if found == kind and value and value.isascii() and value.isprintable() else None
 
 
 def cart_id_of(row: Any) -> str:
@@ -103,7 +104,9 @@ def line_id_of(row: Any) -> str:
 
 def _line_pk(id: str) -> int | None:
     value = _decode("CartLine", id)
-    return int(value) if value is not None and value.isdigit() and len(value) < 10 else None
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) >= 10:
+        return None  # str.isdigit alone takes "²", which int() refuses
+    return int(value)
 
 
 # --------------------------------------------------------------------------- reading

@@ -186,3 +186,33 @@ async def test_refused_documents_carry_no_cost(api: Api) -> None:
         response = await api.client.post("/graphql", json={"query": query})
         body = response.json()
         assert take_cost(body) is None and "errors" in body
+
+
+def test_fragments_spread_twice_at_every_level_are_priced_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphql import parse
+
+    from app.graphql import cost
+    from app.graphql.cost import CostAnalysis
+    from schema.root import build_schema
+
+    levels = 40  # expanded at every spread, 2^40 walks
+    fragments = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    document = parse(
+        f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ products(first: 1) {{ nodes {{ id }} }} }}"
+    )
+    calls = []
+    collect = cost._Compiler._collect
+    monkeypatch.setattr(cost._Compiler, "_collect", lambda self, *args: calls.append(1) or collect(self, *args))
+    plan = CostAnalysis(build_schema()._schema).plan(document, document.definitions[0])  # type: ignore[arg-type]
+    assert plan.requested(None) == 2
+    assert len(calls) < 4 * levels
+
+
+async def test_an_alias_named_typename_does_not_choose_the_type(api: Api) -> None:
+    query = """query ($id: ID!) { node(id: $id) {
+      ... on Product { __typename: title variants { id } }
+      ... on Category { __typename: name }
+    } }"""
+    body, cost = await _cost(api, query, {"id": encode_global_id("Product", 1)})
+    assert "errors" not in body
+    assert cost["actualQueryCost"] == 1 + len(body["data"]["node"]["variants"])

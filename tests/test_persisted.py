@@ -76,6 +76,9 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+BOMB = (
+    "{ categories(first: 100) { nodes { products(first: 100) { nodes { reviews(first: 100) { nodes { id } } } } } } }"
+)
 NOT_FOUND = {"errors": [{"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]}
 
 
@@ -346,3 +349,94 @@ async def test_import_documents_checks_duplicates_within_one_manifest(trusted_ur
     finally:
         await engine.dispose()
     assert count == len(IMPORTED)
+
+
+async def test_trusted_only_refuses_others_unparsed_so_the_answer_tells_nothing(trusted_url: str) -> None:
+    # an unknown field, and the cost bomb: neither validated nor priced, the same answer as any other
+    bomb = BOMB
+    async with running(_trusted_only(trusted_url)) as served:
+        answers = [await _post(served, {"query": query}) for query in ("{ secretField }", bomb, "{ {")]
+    for answer in answers:
+        assert [error["extensions"]["code"] for error in _body(answer)["errors"]] == ["PERSISTED_QUERY_REQUIRED"]
+
+
+async def test_a_mutation_named_by_hash_is_not_run_over_get(shop_url: str) -> None:
+    mutation = "mutation { cartCreate(input: {}) { cart { id } } }"
+    async with running(settings_for(shop_url)) as served:
+        registered = await _post(served, {"query": mutation, "extensions": apq(mutation)})
+        assert "errors" not in _body(registered)
+        client = served.client()
+        params = {"extensions": json.dumps(apq(mutation))}
+        try:
+            plain = await client.http.get("/graphql", params=params)
+            streamed = await client.http.get("/graphql", params=params, headers={"accept": "text/event-stream"})
+        finally:
+            await client.aclose()
+    assert (plain.status_code, streamed.status_code) == (405, 405)
+
+
+async def test_queries_are_registered_only_once_admitted(shop_url: str) -> None:
+    # a bucket of 60 points: `{ products(first: 3) { totalCount nodes { id } } }` costs 14 and returns as
+    # much on this catalog of 3, so it runs 4 times and the bucket cannot hold a fifth
+    draining = "{ products(first: 3) { totalCount nodes { id } } }"
+    text = f"query Refused{os.getpid()} {{ products(first: 3) {{ totalCount nodes {{ id }} }} }}"
+    limited = settings_for(shop_url, rate_limit_points=60, rate_limit_restore_rate=1, max_query_cost=60)
+    async with running(limited) as served:
+        client = served.client()
+        try:
+            ran = [(await client.http.post("/graphql", json={"query": draining})).status_code for _ in range(4)]
+            throttled = await client.http.post("/graphql", json={"query": text, "extensions": apq(text)})
+        finally:
+            await client.aclose()
+        by_hash = await _post(served, {"extensions": apq(text)})
+    assert (ran, throttled.status_code) == ([200] * 4, 429)
+    assert _body(by_hash) == NOT_FOUND  # the throttled request's text was not kept
+
+
+def test_the_query_store_keeps_a_bounded_amount_of_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "MEMORY_CHARS", 45_000)
+    queries = store.QueryStore()
+    texts = [f"# {index}" + "x" * 19_900 + "\n{ __typename }" for index in range(3)]
+    for text in [*texts, "#" + "y" * 20_000]:  # the last is over MAX_QUERY_CHARS: not kept at all
+        asyncio.run(queries.put(sha(text), text))
+    kept = [asyncio.run(queries.get(sha(text))) is not None for text in texts]
+    assert kept == [False, True, True]
+
+
+async def test_trusted_documents_are_read_at_most_once_a_second(trusted_url: str) -> None:
+    engine = create_async_engine(trusted_url)
+    trusted = store.TrustedDocuments(engine)
+    try:
+        found = [await trusted.find(document_id) for document_id in ("relay-titles-1", "nope", "nope", "nope")]
+    finally:
+        await engine.dispose()
+    assert found == [OTHER, None, None, None]
+    assert trusted.loads == 1  # the misses within the second read nothing
+
+
+async def test_an_unreadable_trusted_table_is_tried_once_and_answers_a_miss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts = []
+
+    class Unreachable:
+        def connect(self) -> Any:
+            attempts.append(1)
+            raise OSError("no route to the database")
+
+    trusted = store.TrustedDocuments(Unreachable())
+    found = await asyncio.gather(*(trusted.find("relay-titles-1") for _ in range(20)))
+    assert found == [None] * 20
+    assert len(attempts) == 1
+    assert "trusted documents could not be read (OSError); using those loaded" in caplog.text
+
+
+async def test_the_import_refuses_documents_the_server_would_refuse(trusted_url: str, tmp_path: Path) -> None:
+    bomb = BOMB
+    deep = '{ node(id: "x") { ... on Category { ' + "parent { " * 20 + "id" + " }" * 20 + " } } }"
+    done = await _import(trusted_url, {"bomb": bomb, "deep": deep}, tmp_path)
+    assert done.returncode == 1
+    # 1 + 100 x (1 + 1 + 100 x (1 + 1 + 100 x 1))
+    assert "bomb: it costs 1020201 points; at most 10000 are allowed" in done.stderr
+    assert "deep: The query is nested 22 levels deep; at most 15 are allowed" in done.stderr
+    assert await _documents(trusted_url) == IMPORTED

@@ -22,7 +22,7 @@ from typing import Any
 
 from app.accounts.revocations import Revocations
 from app.accounts.tokens import AccessClaims, AccessTokens, InvalidToken
-from app.errors import CsrfRejected, Unauthenticated
+from app.errors import CsrfRejected, DomainError, Unauthenticated
 
 __all__ = [
     "CSRF_COOKIE",
@@ -105,6 +105,14 @@ class Authenticator:
             return None
         return self._cookie(cookie, session_only)
 
+    def peek(self, request: Any) -> Viewer | None:
+        """The viewer a request's credentials name when they are valid, else None: never a refusal (for a
+        check made before the operation is known; the request is authenticated properly afterwards)."""
+        try:
+            return self(request, _ANY_QUERY)
+        except DomainError:
+            return None
+
     def _bearer(self, authorization: str, session_only: bool) -> Viewer | None:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -156,6 +164,15 @@ class Authenticator:
                 return None
             raise Unauthenticated("The session was signed out", bearer=bearer)
         return claims
+
+
+@dataclass(frozen=True)
+class _Operation:
+    kind: str
+    root_fields: frozenset[str]
+
+
+_ANY_QUERY = _Operation("query", frozenset({"*"}))  # a query, not one of the session fields
 
 
 def _check_csrf(headers: Mapping[str, str], cookies: Mapping[str, str]) -> None:

@@ -31,6 +31,8 @@ ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 LEEWAY_SECONDS = 5  # clocks of load-balanced instances drift a little
+MAX_SUBJECT_DIGITS = 9  # customer IDs are 32-bit keys
+MAX_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z, the last time datetime can hold
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "sid", "role")
 
 
@@ -115,7 +117,18 @@ class AccessTokens:
 
 def _claims(claims: dict[str, object]) -> AccessClaims:
     subject, role, session_id, expires = claims["sub"], claims["role"], claims["sid"], claims["exp"]
-    if not (isinstance(subject, str) and subject.isdigit() and isinstance(role, str) and isinstance(session_id, str)):
+    well_formed = (
+        isinstance(subject, str)
+        and subject.isascii()
+        and subject.isdigit()
+        and 0 < len(subject) <= MAX_SUBJECT_DIGITS
+        and isinstance(role, str)
+        and isinstance(session_id, str)
+        and type(expires) is int
+        and 0 < expires <= MAX_EXPIRY
+    )
+    if not well_formed:  # signed with our key, so a bug or a leaked key: refused all the same, never a 500
         raise InvalidToken("the token's claims are malformed")
+    assert isinstance(subject, str) and isinstance(role, str) and isinstance(session_id, str)
     assert isinstance(expires, int)
     return AccessClaims(int(subject), role, session_id, datetime.fromtimestamp(expires, UTC))

@@ -50,7 +50,12 @@ def _decode(value: str, field: str) -> tuple[str, int]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise malformed from None
     type_name, sep, pk_text = raw.partition(":")
-    if not sep or registry.node_type(type_name) is None or not pk_text.isdigit() or len(pk_text) > 18:
+    if (
+        not sep
+        or registry.node_type(type_name) is None
+        or not (pk_text.isascii() and pk_text.isdigit())  # str.isdigit alone takes "²", which int() refuses
+        or len(pk_text) > 18
+    ):
         raise malformed
     pk = int(pk_text)
     if not 1 <= pk <= MAX_PRIMARY_KEY or encode_global_id(type_name, pk) != value.rstrip("="):

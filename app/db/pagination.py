@@ -87,7 +87,12 @@ class Keyset:
     key: KeyedColumnElement[Any] | None
     id: KeyedColumnElement[Any]
     ascending: bool
-    parse: Callable[[Any], Any] = lambda value: value
+    parse: Callable[[Any], Any] | None = None  # a cursor's sort value -> the column's type (required with a key)
+
+    def __post_init__(self) -> None:
+        if self.key is not None and self.parse is None:
+            # a cursor's value comes from the client: unparsed, it reaches SQL as whatever JSON it was
+            raise TypeError(f"Keyset {self.name!r} sorts by a column and needs `parse` for its cursors")
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.name, self.ascending, id(self.key), id(self.id))
@@ -206,7 +211,7 @@ def decode_cursor(cursor: str, keyset: Keyset, field: str = "after") -> tuple[An
         )
     if not _fits(keyset.id, row_id) or row_id < 1:
         raise invalid
-    if keyset.key is None:
+    if keyset.key is None or keyset.parse is None:
         return None, row_id
     try:
         parsed = keyset.parse(value)

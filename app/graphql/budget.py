@@ -14,6 +14,7 @@ from app.buckets import Bucket, Buckets
 
 __all__ = ["Admission", "CostBudget", "throttled_error"]
 
+MINIMUM_CHARGE = 1  # points a request takes whatever its cost: `{ __typename }` in a loop is not free
 ClientOf = Callable[[Any, Any], str]  # (transport request, viewer) -> the client's key
 
 
@@ -60,7 +61,9 @@ class CostBudget:
         self.client_of = client_of
 
     async def admit(self, request: Any, viewer: Any, cost: int) -> Admission:
-        """Take `cost` from the client's bucket if it holds it; the admission says whether it did."""
+        """Take `cost` from the client's bucket if it holds it (at least 1: a request that costs nothing
+        still counts); the admission says whether it did."""
+        cost = max(cost, MINIMUM_CHARGE)
         key = self.client_of(request, viewer)
         taken = await self.buckets.take(key, cost, self.bucket)
         return Admission(key, cost, taken.taken, taken.available, self.bucket)
@@ -73,7 +76,7 @@ class CostBudget:
 
     async def settle(self, admission: Admission, actual: int) -> None:
         """Give back the part of an admitted cost the response did not use."""
-        unused = admission.cost - actual
+        unused = admission.cost - max(actual, MINIMUM_CHARGE)
         if admission.taken and unused > 0:
             admission.available = (await self.buckets.take(admission.key, -unused, self.bucket)).available
 

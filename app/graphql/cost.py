@@ -103,10 +103,11 @@ class _Field:
 class _Selection:
     """The costed fields of a selection set, per object type it may be (one unless it is abstract)."""
 
-    __slots__ = ("by_type",)
+    __slots__ = ("by_type", "single")
 
     def __init__(self, by_type: dict[str, tuple[_Field, ...]]) -> None:
         self.by_type = by_type
+        self.single = next(iter(by_type.values())) if len(by_type) == 1 else None  # most selections: one type
 
 
 # How a field's size is found: one item, the page of its connection, its own `first`, its list argument's
@@ -128,10 +129,11 @@ class CostPlan:
         return _Requested(self.prices, variables).selection(self.root, None)
 
     def actual(self, data: Any, variables: Any) -> int:
-        """What a response's `data` cost: the same prices, for what it holds."""
+        """What a response's `data` cost: the same prices, for what it holds; never more than requested
+        (a list priced at its assumed size may hold more)."""
         if not isinstance(data, dict):
             return 0
-        return _Actual(variables).selection(self.root, data)
+        return min(_Actual(variables).selection(self.root, data), self.requested(variables))
 
 
 class CostAnalysis:
@@ -186,8 +188,9 @@ class _Compiler:
         by_type: dict[str, tuple[_Field, ...]] = {}
         for object_type in types:
             occurrences: dict[str, list[tuple[FieldNode, tuple[Any, ...]]]] = {}
+            expanded: set[tuple[str, tuple[int, ...]]] = set()
             for selection_set, conditions in sets:
-                self._collect(object_type, selection_set, conditions, occurrences, set())
+                self._collect(object_type, selection_set, conditions, occurrences, expanded)
             by_type[object_type.name] = tuple(
                 costed
                 for key, found in occurrences.items()
@@ -201,8 +204,11 @@ class _Compiler:
         selection_set: SelectionSetNode,
         conditions: tuple[Any, ...],
         into: dict[str, list[tuple[FieldNode, tuple[Any, ...]]]],
-        visited: set[str],
+        expanded: set[tuple[str, tuple[int, ...]]],
     ) -> None:
+        """Gather the fields of a selection set on an object type, by response key. A fragment is expanded
+        once per set of conditions: spread again, it adds the same fields (which merge), and expanding it
+        each time would take time exponential in a chain of fragments spread twice each."""
         for selection in selection_set.selections:
             here = (*conditions, selection) if selection.directives else conditions
             if isinstance(selection, FieldNode):
@@ -211,12 +217,18 @@ class _Compiler:
                     into.setdefault(key, []).append((selection, here))
             elif isinstance(selection, InlineFragmentNode):
                 if self._applies(selection.type_condition, object_type):
-                    self._collect(object_type, selection.selection_set, here, into, visited)
+                    self._collect(object_type, selection.selection_set, here, into, expanded)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment is not None and name not in visited and self._applies(fragment.type_condition, object_type):
-                    self._collect(object_type, fragment.selection_set, here, into, {*visited, name})
+                once = (name, tuple(map(id, here)))
+                if (
+                    fragment is not None
+                    and once not in expanded
+                    and self._applies(fragment.type_condition, object_type)
+                ):
+                    expanded.add(once)  # also ends a cycle (which validation refuses anyway)
+                    self._collect(object_type, fragment.selection_set, here, into, expanded)
 
     def _applies(self, condition: Any, object_type: GraphQLObjectType) -> bool:
         if condition is None:
@@ -316,10 +328,13 @@ def _included(costed: _Field, variables: Any) -> bool:
 
 
 def _kept(node: Any, variables: Any) -> bool:
-    skip = get_directive_values(GraphQLSkipDirective, node, variables)
+    try:
+        skip = get_directive_values(GraphQLSkipDirective, node, variables)
+        include = get_directive_values(GraphQLIncludeDirective, node, variables)
+    except GraphQLError:  # `if: $v` with $v null: execution refuses it; priced as kept meanwhile
+        return True
     if skip is not None and skip["if"] is True:
         return False
-    include = get_directive_values(GraphQLIncludeDirective, node, variables)
     return not (include is not None and include["if"] is False)
 
 
@@ -397,34 +412,45 @@ class _Requested:
 
 
 class _Actual:
+    """The actual cost of a response: a walk of its data along the plan (on every response, so kept lean)."""
+
     def __init__(self, variables: Any) -> None:
         self.variables = variables
 
     def selection(self, selection: _Selection, data: dict[str, Any]) -> int:
-        by_type = selection.by_type
-        if len(by_type) == 1:
-            return self.fields(next(iter(by_type.values())), data)
-        fields = by_type.get(data.get("__typename"))  # type: ignore[arg-type]
-        if fields is not None:
-            return self.fields(fields, data)
-        return max((self.fields(fields, data) for fields in by_type.values()), default=0)
+        fields = selection.single
+        if fields is None:  # an abstract position: its dearest reading (a `__typename` key may be an alias)
+            return max((self.fields(fields, data) for fields in selection.by_type.values()), default=0)
+        return self.fields(fields, data)
 
     def fields(self, fields: tuple[_Field, ...], data: dict[str, Any]) -> int:
         total = 0
         for costed in fields:
-            if costed.key not in data:
+            value = data.get(costed.key, _MISSING)
+            if value is _MISSING:  # skipped, or a field of another type
                 continue
-            value = data[costed.key]
             total += costed.weight
-            if costed.searches and value is not None:
+            if value is None:
+                continue
+            if costed.searches:
                 total += _searched(costed, _arguments(costed, self.variables))
-            if costed.children is not None and value is not None:
-                total += self.value(costed.children, value)
+            children = costed.children
+            if children is None:
+                continue
+            if type(value) is dict:
+                total += 1 + self.selection(children, value)
+            elif type(value) is list:
+                total += self.items(children, value)
         return total
 
-    def value(self, children: _Selection, value: Any) -> int:
-        if isinstance(value, dict):
-            return 1 + self.selection(children, value)
-        if isinstance(value, list):
-            return sum(self.value(children, item) for item in value if item is not None)
-        return 0
+    def items(self, children: _Selection, items: list[Any]) -> int:
+        total = 0
+        for item in items:
+            if type(item) is dict:
+                total += 1 + self.selection(children, item)
+            elif type(item) is list:
+                total += self.items(children, item)
+        return total
+
+
+_MISSING = object()

@@ -34,6 +34,7 @@ UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
 INTERNAL_MESSAGE = "Internal server error"
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError)
 NO_REQUEST_ID = "-"  # what current_request_id() answers outside a request
+ARGUMENT_ERROR_PREFIX = "Argument '"  # how graphql-core's coercion of argument values words its errors
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
@@ -45,6 +46,11 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, DomainError):
         formatted["message"] = original.message
         formatted["extensions"] = {**formatted.get("extensions", {}), **original.extensions()}
+        return formatted
+    if _is_argument_error(original):
+        # an argument the client's variables made invalid (an explicit null for a non-null argument whose
+        # variable has a default): graphql-core refuses it while executing, in its own words
+        formatted["extensions"] = {**formatted.get("extensions", {}), "code": "BAD_USER_INPUT"}
         return formatted
     if isinstance(original, StrawberryGraphQLError):
         # Raised on purpose for the client: strawberry's permission classes raise it with the permission's
@@ -69,6 +75,15 @@ def format_request_errors(errors: list[GraphQLError], code: str) -> list[dict[st
     """Parse, validation, operation or variable errors as the spec formats them, each with `code` unless it
     has a code of its own (a limit's, such as MAX_DEPTH_EXCEEDED)."""
     return [{**error.formatted, "extensions": {"code": code, **(error.extensions or {})}} for error in errors]
+
+
+def _is_argument_error(original: BaseException) -> bool:
+    """graphql-core's own refusal of an argument's value (`Argument 'x' has invalid value ...`)."""
+    return (
+        type(original) is GraphQLError
+        and original.original_error is None
+        and original.message.startswith(ARGUMENT_ERROR_PREFIX)
+    )
 
 
 def format_failure(exc: BaseException) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from graphql import OperationType
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from app.context import ResponseCookies
@@ -149,11 +149,14 @@ def _media_params(params: str) -> dict[str, str]:
 async def _limited_body(request: Request) -> bytes:
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestError(f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise RequestError(f"The request body exceeds {MAX_BODY_BYTES} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody will read the answer, and it is not the server's error either
+        raise RequestError("The client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

@@ -8,10 +8,12 @@
   and stable: what a CDN caches.
 - Trusted documents, imported from clients' manifests (`storefront persisted-queries import`): named by
   `documentId` (the GraphQL-over-HTTP persisted documents proposal), or by an APQ hash that is a trusted
-  document's ID (Apollo's manifests use the SHA-256).
+  document's ID (Apollo's manifests use the SHA-256) or the SHA-256 of its text (whatever its ID).
 - With TRUSTED_DOCUMENTS_ONLY a document that is neither named by a trusted ID nor the text of a trusted
-  document is refused, PERSISTED_QUERY_REQUIRED, unless the viewer may send free-form documents (staff); and
-  nothing is registered at run time.
+  document is refused, PERSISTED_QUERY_REQUIRED, unless the viewer may send free-form documents (staff):
+  unparsed when the request's credentials cannot be staff's, so its fields are neither validated nor
+  priced (nothing about the schema is learnt from the refusal); and nothing is registered at run time.
+- A query is registered only once it has validated, been priced and been admitted by the rate limit.
 """
 
 from __future__ import annotations
@@ -103,11 +105,15 @@ class PersistedDocuments:
         *,
         trusted_only: bool = False,
         free_form: Callable[[Any], bool] = lambda _viewer: False,
+        maybe_free_form: Callable[[Any], bool] = lambda _request: False,
     ) -> None:
         self.queries = None if trusted_only else queries  # nothing is registered where only trusted ones run
         self.trusted = trusted
         self.trusted_only = trusted_only
         self.free_form = free_form  # viewer -> may they send documents no client registered (staff)
+        # request -> whether its credentials may be a viewer's who may (checked before parsing, without
+        # the database: an untrusted document from anyone else is refused unparsed)
+        self.maybe_free_form = maybe_free_form
 
     async def resolve(self, query: str, ref: DocumentRef | None) -> Resolved:
         """The text to run for a request's `query` and named document; PersistedQueryError when unusable."""
@@ -123,7 +129,7 @@ class PersistedDocuments:
                     "PERSISTED_QUERY_HASH_MISMATCH", "The `sha256Hash` is not the SHA-256 of the `query` sent"
                 )
             return Resolved(query, trusted=await self._trusts(query), register=ref.id if self.queries else None)
-        text = await self.trusted.find(ref.id) if self.trusted is not None else None
+        text = await self.trusted.find(ref.id, by_sha256=True) if self.trusted is not None else None
         if text is not None:
             return Resolved(text, trusted=True)
         if self.queries is None and self.trusted is None:
@@ -132,6 +138,10 @@ class PersistedDocuments:
         if text is None:
             raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound", miss=True)
         return Resolved(text)
+
+    def may_try(self, resolved: Resolved, request: Any) -> bool:
+        """Whether a request may go on to parsing: a trusted document, or credentials that may be staff's."""
+        return not self.trusted_only or resolved.trusted or self.maybe_free_form(request)
 
     def permits(self, resolved: Resolved, viewer: Any) -> bool:
         """Whether the viewer may run this document."""

@@ -289,13 +289,20 @@ class Pipeline:
             return _failure(exc)
 
     async def subscribe(
-        self, params: GraphQLParams, request: Any = None, *, on_started: Callable[[], None] | None = None
+        self,
+        params: GraphQLParams,
+        request: Any = None,
+        *,
+        on_started: Callable[[], None] | None = None,
+        allowed: Collection[OperationType] = ANY_OPERATION,
     ) -> AsyncIterator[PipelineResult]:
         """Answer a subscription with a result per event (a query or mutation gives one result).
 
         The context stays open for the life of the stream; each result goes through the same error
         formatting and response extensions as `run`'s. `on_started` is called once the subscription is
         established (authorised, listening), before its first event: a transport may answer then.
+        `allowed` is what the transport takes (an event stream over GET: no mutations), checked once a
+        named persisted document's text is known.
         """
         state = RequestState(params, request)
         missing = await self._resolve(state)
@@ -305,7 +312,7 @@ class Pipeline:
         run = self._start_extensions(state.params)
         try:
             async with _hook(run, "operation"):
-                refused = await self._prepare(state, run, ANY_OPERATION)
+                refused = await self._prepare(state, run, allowed)
                 if refused is not None:
                     yield await self._finish(state, run, refused)
                     return
@@ -343,13 +350,18 @@ class Pipeline:
                                 await release()
                             if on_started is not None:
                                 on_started()
-                            state.cost_plan = None  # events are not charged: the subscription was, once
+                            # the subscription paid its requested cost; each event pays its own, below
+                            events, state.cost_plan = state.cost_plan, None
                             async for event in stream:
                                 state.result = event
                                 result = await self._finish(state, run, None)
                                 done = getattr(context, "event_done", None)
                                 if done is not None:  # before the transport sends it, however slowly
                                     await done()
+                                throttled = await self._charge_event(state, events, result)
+                                if throttled is not None:
+                                    yield throttled  # and the subscription ends: its client's budget is spent
+                                    return
                                 yield result
                         finally:
                             await stream.aclose()
@@ -373,6 +385,8 @@ class Pipeline:
             return PipelineResult(outcome, errors=[format_failure(error)])
         except Exception as exc:  # the trusted documents' database unreachable
             return _failure(exc)
+        if not self.persisted.may_try(resolved, state.request):
+            return PipelineResult(Outcome.REQUEST_ERROR, errors=[persisted_query_required()])
         state.resolved = resolved
         if resolved.query is not params.query:
             state.params = replace(params, query=resolved.query)
@@ -407,9 +421,6 @@ class Pipeline:
                 errors = self._validate_extended(run, prepared)
         if errors:
             return _request_error(errors, "GRAPHQL_VALIDATION_FAILED")
-        resolved = state.resolved
-        if resolved is not None and resolved.register is not None and self.persisted is not None:
-            await self.persisted.register(resolved.register, params.query)
         if operation is None:
             message = (
                 f"Unknown operation named {params.operation_name!r}"
@@ -487,12 +498,14 @@ class Pipeline:
         policy = self.introspection
         if policy is not None and not policy(state.viewer) and introspects(state.document, operation):
             raise IntrospectionDisabled("Introspection is disabled on this server")
-        if self.budget is None or state.requested_cost is None:
-            return None
-        admission = state.admission = await self.budget.admit(state.request, state.viewer, state.requested_cost)
-        if admission.taken:
-            return None
-        return PipelineResult(Outcome.THROTTLED, errors=[throttled_error(admission)])
+        if self.budget is not None and state.requested_cost is not None:
+            admission = state.admission = await self.budget.admit(state.request, state.viewer, state.requested_cost)
+            if not admission.taken:
+                return PipelineResult(Outcome.THROTTLED, errors=[throttled_error(admission)])
+        if resolved is not None and resolved.register is not None and persisted is not None:
+            # a valid, priced and admitted document: what a client may name by its hash from now on
+            await persisted.register(resolved.register, state.params.query)
+        return None
 
     def _give_columns(self, state: RequestState, context: Any) -> None:
         """Tell a column-aware context which row columns the document reads (see app.graphql.columns)."""
@@ -582,6 +595,18 @@ class Pipeline:
             result.extensions = extensions or None
         return result
 
+    async def _charge_event(
+        self, state: RequestState, plan: CostPlan | None, result: PipelineResult
+    ) -> PipelineResult | None:
+        """Take an event's actual cost from its subscriber's budget; the refusal when it does not hold it."""
+        if self.budget is None or plan is None:
+            return None
+        cost = plan.actual(result.data, state.variables)
+        admission = await self.budget.admit(state.request, state.viewer, cost)
+        if admission.taken:
+            return None
+        return PipelineResult(Outcome.THROTTLED, errors=[throttled_error(admission)], headers=admission.headers())
+
     async def _costed(self, state: RequestState, result: PipelineResult) -> PipelineResult:
         """Add `extensions.cost` (requested, actual, the client's budget) and the rate-limit headers, giving
         back to the budget what the response did not use."""
@@ -596,7 +621,9 @@ class Pipeline:
         admission = state.admission
         if admission is not None:
             assert self.budget is not None
-            await self.budget.settle(admission, actual)
+            # With errors, what the response holds says nothing of the work done (an error deep down nulls
+            # it all after every load ran): nothing is given back.
+            await self.budget.settle(admission, requested if result.errors else actual)
             cost["throttleStatus"] = admission.status()
             result.headers = {**(result.headers or {}), **admission.headers()}
         result.extensions = {**(result.extensions or {}), "cost": cost}

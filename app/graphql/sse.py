@@ -43,10 +43,11 @@ from app.graphql.http import (
     negotiate,
     read_params,
 )
-from app.graphql.pipeline import GraphQLParams, Outcome, Pipeline, PipelineResult
+from app.graphql.pipeline import ANY_OPERATION, GraphQLParams, Outcome, Pipeline, PipelineResult
 from app.graphql.websocket import OriginCheck
 
 __all__ = ["EVENT_STREAM", "GraphQLSSE", "wants_event_stream"]
+NO_MUTATIONS = frozenset({OperationType.QUERY, OperationType.SUBSCRIPTION})  # what a GET may run
 
 log = logging.getLogger("storefront.graphql")
 
@@ -199,7 +200,8 @@ class GraphQLSSE:
 
     async def _respond(self, params: GraphQLParams, request: Request, media_type: str) -> Response:
         started = asyncio.Event()
-        results = ResultPump(self.pipeline.subscribe(params, request, on_started=started.set))
+        allowed = NO_MUTATIONS if request.method in QUERY_METHODS else ANY_OPERATION
+        results = ResultPump(self.pipeline.subscribe(params, request, on_started=started.set, allowed=allowed))
         try:
             first = await results.first(self.keepalive, started)
         except BaseException:  # cancelled before the first result: the stream must not outlive the request

@@ -12,7 +12,7 @@ from app.cart import sql as carts
 from app.catalog import sql as catalog
 from app.db.database import RequestDatabase
 from app.db.loaders import keys_in
-from app.db.pagination import Keyset, Window, partitioned_pages
+from app.db.pagination import Keyset, Window, parse_datetime, partitioned_pages
 from app.orders.models import Order, OrderLine, OrderStatusChange, PaymentEvent
 
 __all__ = [
@@ -50,7 +50,7 @@ events: Table = PaymentEvent.__table__  # type: ignore[assignment]
 variants: Table = catalog.variants  # type: ignore[assignment]
 products: Table = catalog.products  # type: ignore[assignment]
 LINE_ORDER = Keyset("ID", None, order_lines.c.id, ascending=True)
-ORDER_ORDER = Keyset("CREATED_AT", orders.c.created_at, orders.c.id, ascending=False)
+ORDER_ORDER = Keyset("CREATED_AT", orders.c.created_at, orders.c.id, ascending=False, parse=parse_datetime)
 
 
 async def order_by_key(db: RequestDatabase, key: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from app.persisted.models import PersistedDocument
 from app.persisted.store import sha256_of
@@ -125,6 +126,13 @@ async def import_documents(
     for entry in entries:
         if wanted.setdefault(entry.document_id, entry).body != entry.body:
             raise ManifestError(f"document {entry.document_id!r} appears twice with different texts")
+    try:
+        return await _insert_new(engine, wanted, client_name)
+    except IntegrityError:  # another import added one of these documents meanwhile
+        raise ManifestError("another import added some of these documents meanwhile; run it again") from None
+
+
+async def _insert_new(engine: Any, wanted: dict[str, ManifestEntry], client_name: str | None) -> ImportReport:
     async with engine.begin() as connection:
         query = select(PersistedDocument.document_id, PersistedDocument.body)
         existing = dict((await connection.execute(query.where(PersistedDocument.document_id.in_(wanted)))).all())

@@ -21,9 +21,9 @@ from app.persisted.models import PersistedDocument
 __all__ = ["MAX_QUERY_CHARS", "QueryStore", "TrustedDocuments", "sha256_of"]
 
 log = logging.getLogger("storefront.persisted")
-MAX_QUERY_CHARS = 100_000  # a longer query is not kept (the request body limit is 1 MiB)
-MEMORY_QUERIES = 10_000
-QUERY_TTL_SECONDS = 7 * 86400
+MAX_QUERY_CHARS = 20_000  # a longer query is not kept (its client sends the text each time)
+MEMORY_CHARS = 8_000_000  # the in-process cache holds at most this much query text
+QUERY_TTL_SECONDS = 86400
 RELOAD_EVERY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
 
@@ -36,58 +36,75 @@ def sha256_of(query: str) -> str:
 class TrustedDocuments:
     """The trusted documents, loaded from the database and kept in process.
 
-    A lookup that misses loads the documents added since the last load, at most once a second, so a
-    manifest imported while instances run is seen by all of them within a second, and unknown IDs sent in a
-    stream cost at most one query a second.
+    A lookup that misses loads them all again (the table holds a few hundred operations), at most once a
+    second: a manifest imported while instances run is seen by every instance within a second of its first
+    request, and unknown IDs sent in a stream cost at most one query a second. While the database cannot
+    be read, lookups answer from what was loaded, with a warning.
     """
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._by_id: dict[str, str] = {}
-        self._hashes: set[str] = set()
-        self._last = 0  # the largest row id loaded
+        self._by_sha256: dict[str, str] = {}
         self._loaded_at = -math.inf
+        self._warned_at = -math.inf
         self._lock = asyncio.Lock()
+        self.loads = 0  # how many times the table was read (for tests and metrics)
 
-    async def find(self, document_id: str) -> str | None:
-        """The text of the trusted document with this ID; None when there is none."""
-        found = self._by_id.get(document_id)
+    async def find(self, document_id: str, *, by_sha256: bool = False) -> str | None:
+        """The text of the trusted document with this ID (or, `by_sha256`, this text's SHA-256); None when
+        there is none."""
+        found = self._lookup(document_id, by_sha256)
         if found is None and await self._reload():
-            found = self._by_id.get(document_id)
+            found = self._lookup(document_id, by_sha256)
         return found
 
     async def trusts(self, query: str) -> bool:
         """Whether a query's text is that of a trusted document (a client sending the text, not the ID)."""
         digest = sha256_of(query)
-        if digest in self._hashes:
+        if digest in self._by_sha256:
             return True
-        return await self._reload() and digest in self._hashes
+        return await self._reload() and digest in self._by_sha256
+
+    def _lookup(self, document_id: str, by_sha256: bool) -> str | None:
+        found = self._by_id.get(document_id)
+        return self._by_sha256.get(document_id) if found is None and by_sha256 else found
 
     async def _reload(self) -> bool:
-        """Load the documents added since the last load, unless one ran within the second; whether it ran."""
+        """Load every trusted document, unless a load was tried within the second; whether it loaded."""
         async with self._lock:
             if time.monotonic() - self._loaded_at < RELOAD_EVERY_SECONDS:
                 return False
-            columns = (PersistedDocument.id, PersistedDocument.document_id, PersistedDocument.sha256)
-            query = select(*columns, PersistedDocument.body).where(PersistedDocument.id > self._last)
-            async with self.engine.connect() as connection:
-                rows = (await connection.execute(query.order_by(PersistedDocument.id))).all()
-            for row in rows:
-                self._by_id[row.document_id] = row.body
-                self._hashes.add(row.sha256)
-                self._last = max(self._last, row.id)
-            self._loaded_at = time.monotonic()
+            self._loaded_at = time.monotonic()  # a failed load is not retried by every waiting request
+            query = select(PersistedDocument.document_id, PersistedDocument.sha256, PersistedDocument.body)
+            try:
+                async with self.engine.connect() as connection:
+                    rows = (await connection.execute(query)).all()
+            except Exception as exc:  # the database unreachable: answer from what is loaded
+                self._warn(exc)
+                return False
+            self._by_id = {row.document_id: row.body for row in rows}
+            self._by_sha256 = {row.sha256: row.body for row in rows}
+            self.loads += 1
             return True
+
+    def _warn(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("trusted documents could not be read (%s); using those loaded", type(exc).__name__)
 
 
 class QueryStore:
-    """Automatic persisted queries by SHA-256: in Redis when given one (shared, kept a week), and in a
-    bounded in-process cache in front of it; while Redis is unreachable, in process only, with a warning."""
+    """Automatic persisted queries by SHA-256: in Redis when given one (shared, kept a day), and in an
+    in-process cache of bounded size in front of it; while Redis is unreachable, in process only, with a
+    warning. Queries over MAX_QUERY_CHARS are not kept."""
 
     def __init__(self, redis: Redis | None = None, prefix: str = "sf:apq:") -> None:
         self.redis = redis
         self.prefix = prefix
         self._memory: OrderedDict[str, str] = OrderedDict()
+        self._chars = 0  # the text the cache holds
         self._warned_at = -math.inf
 
     async def get(self, digest: str) -> str | None:
@@ -128,10 +145,11 @@ class QueryStore:
             await self.redis.aclose()
 
     def _remember(self, digest: str, query: str) -> None:
+        previous = self._memory.pop(digest, None)
+        self._chars += len(query) - (len(previous) if previous is not None else 0)
         self._memory[digest] = query
-        self._memory.move_to_end(digest)
-        while len(self._memory) > MEMORY_QUERIES:
-            self._memory.popitem(last=False)
+        while self._chars > MEMORY_CHARS:
+            self._chars -= len(self._memory.popitem(last=False)[1])
 
     def _warn(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -11,6 +11,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLIncludeDirective,
     GraphQLObjectType,
@@ -25,6 +26,7 @@ from graphql import (
 from graphql.execution.values import get_directive_values
 from graphql.utilities import type_from_ast
 
+from app.errors import UserInputError
 from app.graphql.executor.compile import Build, ObjectPlan, compile_builder, compile_object_plan
 from app.graphql.executor.complete import STRAWBERRY_DEFINITION, Completer, Completers, NoType, fast_leaf, never
 
@@ -190,10 +192,13 @@ class Planner:
     def _included(self, node: Any) -> bool:
         if not node.directives:
             return True
-        skip = get_directive_values(GraphQLSkipDirective, node, self.variable_values)
+        try:
+            skip = get_directive_values(GraphQLSkipDirective, node, self.variable_values)
+            include = get_directive_values(GraphQLIncludeDirective, node, self.variable_values)
+        except GraphQLError as error:  # `if: $v` with $v null: the client's input, refused as such
+            raise UserInputError(error.message) from None
         if skip and skip["if"] is True:
             return False
-        include = get_directive_values(GraphQLIncludeDirective, node, self.variable_values)
         return not (include and include["if"] is False)
 
     def _matches(self, type_condition: Any, object_type: GraphQLObjectType) -> bool:
