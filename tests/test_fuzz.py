@@ -113,22 +113,6 @@ REQUEST_ERROR_CODES = frozenset(
 # without subfields
 SUGGESTION = re.compile(r"[Dd]id you mean\b(?! '\w+ \{ \.\.\. \}'\?)")
 ERROR_KEYS = frozenset({"message", "locations", "path", "extensions"})
-# The defects found so far, by a signature of what the server logs. Failures by default; with
-# FUZZ_TOLERATE_KNOWN=1 (for a long exploring run) they are counted instead, so the run goes on to others.
-KNOWN_DEFECTS = {
-    "null variable into a non-null argument: 500 from the planner": r"(?s)in object_plan.*GraphQLError: Argument '",
-    "null variable into a non-null argument: masked": r"GraphQLError: Argument '\w+' has invalid value: Expected var",
-    "unicode digit in a global ID": r"in _decode\n.*\n.*\nValueError: invalid literal for int",
-    "unicode digit in a cart line ID": r"in _line_pk\n(.*\n)*ValueError: invalid literal",
-    "orders cursor value not parsed": r"(?s)customer_orders.*(TypeError: unhashable|ArgumentError|operator does not)",
-    "NUL in a cart ID on PostgreSQL": r'(?s)resolvers/cart\.py.*invalid byte sequence for encoding "UTF8": 0x00',
-    "float or huge exp in a signed token": r"in _claims\n(.*\n)*?(AssertionError|OverflowError|ValueError: year)",
-    "unicode digit sub in a signed token": r"in _claims\n(.*\n)*ValueError: invalid literal for int",
-    "out-of-range sub in a signed token": r"(?s)in viewer\n.*(OverflowError|out of int32 range)",
-    "a client gone mid-body is logged as an ERROR": r"Exception in ASGI application(.*\n)*.*ClientDisconnect",
-}
-TOLERATE_KNOWN = os.environ.get("FUZZ_TOLERATE_KNOWN") == "1"
-KNOWN_HITS: Counter[str] = Counter()
 CASES: Counter[str] = Counter()  # examples run, by test
 OUTCOMES: Counter[str] = Counter()  # what became of them: executed, request error, refused
 _running = ["-"]
@@ -242,8 +226,6 @@ def _report(request: pytest.FixtureRequest, seconds: float) -> None:
         f"fuzz: {total} cases so far ({per_test}); this backend's servers ran {seconds:.1f} s",
         f"fuzz outcomes so far: {outcomes}",
     ]
-    if TOLERATE_KNOWN:
-        lines.append(f"fuzz: known defects hit so far: {dict(KNOWN_HITS)}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
@@ -253,9 +235,7 @@ def _report(request: pytest.FixtureRequest, seconds: float) -> None:
                 reporter.write_line(line)
     report = os.environ.get("FUZZ_REPORT")
     if report:
-        Path(report).write_text(
-            json.dumps({"total": total, "cases": CASES, "outcomes": OUTCOMES, "known": KNOWN_HITS}, indent=1)
-        )
+        Path(report).write_text(json.dumps({"total": total, "cases": CASES, "outcomes": OUTCOMES}, indent=1))
 
 
 def _gql(shop: Shop, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -369,22 +349,9 @@ def send(
     shop.errors.take()
     response = client.send(request)
     logged = "\n".join(shop.errors.take())
-    if (response.status_code >= 500 or logged) and tolerated(logged):
-        return response, sent
     assert response.status_code < 500, f"{response.status_code} for\n{sent}\nresponse: {response.text[:2000]}\n{logged}"
     assert not logged, f"the server logged errors for\n{sent}\nresponse: {response.text[:2000]}\n{logged}"
     return response, sent
-
-
-def tolerated(logged: str) -> bool:
-    """With FUZZ_TOLERATE_KNOWN=1, whether what the server logged is a known defect's (then counted)."""
-    if not TOLERATE_KNOWN or not logged:
-        return False
-    for name, signature in KNOWN_DEFECTS.items():
-        if re.search(signature, logged):
-            KNOWN_HITS[name] += 1
-            return True
-    return False
 
 
 def _token_for(viewer: str) -> str | None:
@@ -1530,9 +1497,8 @@ def test_raw_http_requests_are_answered_well(shop: Shop, request: bytes, target:
     match = re.match(rb"HTTP/1\.1 (\d{3}) ", status_line)
     context = f"for {request[:3000]!r}\nanswer: {answer[:2000]!r}\n{logged}"
     assert match is not None or answer == b"", context  # uvicorn may close on a request it cannot read
-    if not tolerated(logged):
-        assert match is None or int(match.group(1)) < 500, context
-        assert not logged, context
+    assert match is None or int(match.group(1)) < 500, context
+    assert not logged, context
     OUTCOMES[f"raw http: {'closed' if match is None else match.group(1).decode()[0] + 'xx'}"] += 1
 
 
@@ -1550,8 +1516,7 @@ def test_a_client_gone_mid_body_is_not_an_error(shop: Shop) -> None:
     while time.monotonic() < deadline and not logged:
         time.sleep(0.05)
         logged = shop.errors.take()
-    if not tolerated("\n".join(logged)):
-        assert not logged, "\n".join(logged)
+    assert not logged, "\n".join(logged)
 
 
 # --------------------------------------------------------------------------- production
