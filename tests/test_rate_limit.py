@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -234,3 +235,32 @@ async def test_each_subscription_event_is_charged_and_a_spent_budget_ends_the_su
     assert [result.outcome for result in results] == [Outcome.OK, Outcome.THROTTLED]
     assert results[0].payload() == {"data": {"ticks": {"number": 1}}}
     assert results[1].payload()["errors"][0]["extensions"]["code"] == "THROTTLED"
+
+
+@pytest.mark.slow
+async def test_two_serving_processes_on_one_redis_enforce_one_bucket(backend: str, tmp_path: Path) -> None:
+    from tests.conftest import seeded_database
+    from tests.support.serving import serving
+
+    # 3 products: `{ products(first: 3) { totalCount nodes { id } } }` costs 14 and returns as much, so a
+    # bucket of 500 (refilled a point a second) holds 35 of them and not a 36th
+    query = {"query": "{ products(first: 3) { totalCount nodes { id } } }"}
+    limits = {
+        "REDIS_URL": REDIS_URL,
+        "RATE_LIMIT_POINTS": "500",
+        "RATE_LIMIT_RESTORE_RATE": "1",
+        "MAX_QUERY_COST": "500",
+    }
+    async with (
+        seeded_database(backend, tmp_path, products=3, seed=5) as url,  # a database, so a namespace, of its own
+        serving(url, tmp_path / "first.log", **limits) as first,
+        serving(url, tmp_path / "second.log", **limits) as second,
+        httpx.AsyncClient(base_url=first.origin) as one,
+        httpx.AsyncClient(base_url=second.origin) as other,
+    ):
+        # 40 at once from one client address (127.0.0.1), 20 on each process
+        responses = await asyncio.gather(*((one, other)[i % 2].post("/graphql", json=query) for i in range(40)))
+    statuses = [response.status_code for response in responses]
+    assert (statuses.count(200), statuses.count(429)) == (35, 5)
+    served_by = {response.url.port for response in responses if response.status_code == 200}
+    assert len(served_by) == 2, "both processes answered, from the one bucket"
