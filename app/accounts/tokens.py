@@ -32,6 +32,7 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 LEEWAY_SECONDS = 5  # clocks of load-balanced instances drift a little
 MAX_SUBJECT_DIGITS = 9  # customer IDs are 32-bit keys
+MAX_SESSION_ID_CHARS = 64  # ours are 32 hex digits
 MAX_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z, the last time datetime can hold
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "sid", "role")
 
@@ -124,6 +125,9 @@ def _claims(claims: dict[str, object]) -> AccessClaims:
         and 0 < len(subject) <= MAX_SUBJECT_DIGITS
         and isinstance(role, str)
         and isinstance(session_id, str)
+        and 0 < len(session_id) <= MAX_SESSION_ID_CHARS
+        and session_id.isascii()
+        and session_id.isprintable()  # it reaches SQL: a NUL would be PostgreSQL's error, not a refusal
         and type(expires) is int
         and 0 < expires <= MAX_EXPIRY
     )
