@@ -111,85 +111,52 @@ class _Shape:
 
 
 def measure(context: ValidationContext, operation: OperationDefinitionNode) -> Measure:
-    """The measure of an operation (its own directives included)."""
-    inner = _Shape(context).of(operation.selection_set)
-    return inner._replace(directives=inner.directives + len(operation.directives or ()))
+    """The measure of an operation (its own directives included), walked once per validation however many
+    limit rules ask for it."""
+    measures: dict[int, Measure] = context.__dict__.setdefault("_operation_measures", {})
+    found = measures.get(id(operation))
+    if found is None:
+        inner = _Shape(context).of(operation.selection_set)
+        found = measures[id(operation)] = inner._replace(directives=inner.directives + len(operation.directives or ()))
+    return found
+
+
+def _limit_rule(name: str, limit: int, code: str, counted: str, message: str) -> type[ValidationRule]:
+    """A rule refusing operations whose `counted` measure is over `limit`: the error has `code`, the count
+    under `counted` and the limit under `max<Counted>`; `message` is formatted with `count` and `limit`."""
+    limit_key = "max" + counted[0].upper() + counted[1:]
+
+    def enter_operation_definition(self: ValidationRule, node: OperationDefinitionNode, *_args: Any) -> None:
+        count = getattr(measure(self.context, node), counted)
+        if count > limit:
+            extensions = {"code": code, counted: count, limit_key: limit}
+            self.report_error(GraphQLError(message.format(count=count, limit=limit), node, extensions=extensions))
+
+    return type(name, (ValidationRule,), {"enter_operation_definition": enter_operation_definition})
 
 
 def max_depth_rule(limit: int = DEFAULT_MAX_DEPTH) -> type[ValidationRule]:
     """A rule refusing operations nested deeper than `limit` (MAX_DEPTH_EXCEEDED, with depth and limit)."""
-
-    class MaxDepth(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            depth = measure(self.context, node).depth
-            if depth > limit:
-                self.report_error(
-                    GraphQLError(
-                        f"The query is nested {depth} levels deep; at most {limit} are allowed",
-                        node,
-                        extensions={"code": "MAX_DEPTH_EXCEEDED", "depth": depth, "maxDepth": limit},
-                    )
-                )
-
-    return MaxDepth
+    message = "The query is nested {count} levels deep; at most {limit} are allowed"
+    return _limit_rule("MaxDepth", limit, "MAX_DEPTH_EXCEEDED", "depth", message)
 
 
 def max_aliases_rule(limit: int = DEFAULT_MAX_ALIASES) -> type[ValidationRule]:
     """A rule refusing operations with more than `limit` aliases, fragments counted each time they are
     spread (MAX_ALIASES_EXCEEDED, with the count and limit)."""
-
-    class MaxAliases(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            aliases = measure(self.context, node).aliases
-            if aliases > limit:
-                self.report_error(
-                    GraphQLError(
-                        f"The query has {aliases} aliases; at most {limit} are allowed",
-                        node,
-                        extensions={"code": "MAX_ALIASES_EXCEEDED", "aliases": aliases, "maxAliases": limit},
-                    )
-                )
-
-    return MaxAliases
+    message = "The query has {count} aliases; at most {limit} are allowed"
+    return _limit_rule("MaxAliases", limit, "MAX_ALIASES_EXCEEDED", "aliases", message)
 
 
 def max_directives_rule(limit: int = DEFAULT_MAX_DIRECTIVES) -> type[ValidationRule]:
     """A rule refusing operations using more than `limit` directives, fragments counted each time they are
     spread (MAX_DIRECTIVES_EXCEEDED, with the count and limit)."""
-
-    class MaxDirectives(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            directives = measure(self.context, node).directives
-            if directives > limit:
-                self.report_error(
-                    GraphQLError(
-                        f"The query uses {directives} directives; at most {limit} are allowed",
-                        node,
-                        extensions={
-                            "code": "MAX_DIRECTIVES_EXCEEDED",
-                            "directives": directives,
-                            "maxDirectives": limit,
-                        },
-                    )
-                )
-
-    return MaxDirectives
+    message = "The query uses {count} directives; at most {limit} are allowed"
+    return _limit_rule("MaxDirectives", limit, "MAX_DIRECTIVES_EXCEEDED", "directives", message)
 
 
 def max_fields_rule(limit: int = DEFAULT_MAX_FIELDS) -> type[ValidationRule]:
     """A rule refusing operations selecting more than `limit` fields, fragments counted each time they are
     spread and introspection aside (MAX_FIELDS_EXCEEDED, with the count and limit)."""
-
-    class MaxFields(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            fields = measure(self.context, node).fields
-            if fields > limit:
-                self.report_error(
-                    GraphQLError(
-                        f"The query selects {fields} fields; at most {limit} are allowed",
-                        node,
-                        extensions={"code": "MAX_FIELDS_EXCEEDED", "fields": fields, "maxFields": limit},
-                    )
-                )
-
-    return MaxFields
+    message = "The query selects {count} fields; at most {limit} are allowed"
+    return _limit_rule("MaxFields", limit, "MAX_FIELDS_EXCEEDED", "fields", message)
