@@ -129,11 +129,11 @@ class CostPlan:
         return _Requested(self.prices, variables).selection(self.root, None)
 
     def actual(self, data: Any, variables: Any) -> int:
-        """What a response's `data` cost: the same prices, for what it holds; never more than requested
-        (a list priced at its assumed size may hold more)."""
+        """What a response's `data` cost: the same prices, for what it holds. A list priced at its assumed
+        size may hold more, so the caller, which knows the requested cost, holds it to that."""
         if not isinstance(data, dict):
             return 0
-        return min(_Actual(variables).selection(self.root, data), self.requested(variables))
+        return _Actual(variables).selection(self.root, data)
 
 
 class CostAnalysis:

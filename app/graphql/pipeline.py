@@ -601,7 +601,7 @@ class Pipeline:
         """Take an event's actual cost from its subscriber's budget; the refusal when it does not hold it."""
         if self.budget is None or plan is None:
             return None
-        cost = plan.actual(result.data, state.variables)
+        cost = min(plan.actual(result.data, state.variables), state.requested_cost or 0)
         admission = await self.budget.admit(state.request, state.viewer, cost)
         if admission.taken:
             return None
@@ -613,8 +613,8 @@ class Pipeline:
         plan, requested = state.cost_plan, state.requested_cost
         if plan is None or requested is None:
             return result
-        if result.executed:
-            actual = plan.actual(result.data, state.variables)
+        if result.executed:  # never more than requested (a list priced at its assumed size may hold more)
+            actual = min(plan.actual(result.data, state.variables), requested)
         else:  # refused costs nothing; stopped at the deadline, it used what it took
             actual = requested if result.outcome is Outcome.TIMEOUT else 0
         cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
