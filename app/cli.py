@@ -219,20 +219,22 @@ def _import_persisted_queries(settings: Settings, args: argparse.Namespace) -> i
 def _schema_errors(settings: Settings) -> Any:
     """A document's text -> why the server would refuse it whatever its variables: parse and validation
     errors under this server's limits, or a cost over MAX_QUERY_COST (priced with its variables' defaults)."""
-    from graphql import OperationDefinitionNode, specified_rules, validate
+    from graphql import OperationDefinitionNode, specified_rules
 
     from app.asgi import cost_analysis, shape_rules
-    from app.graphql.documents import parse_document
+    from app.graphql.documents import DocumentCache
     from schema.root import build_schema
 
     schema = build_schema()._schema
     rules, pricing = shape_rules(settings), cost_analysis(settings, schema)
+    # the server's own parsing and validation (the shape limits first), as its pipeline makes them
+    documents = DocumentCache(schema, (*specified_rules, *rules), max_tokens=settings.max_tokens, first=rules)
 
     def errors(text: str) -> list[str]:
-        prepared = parse_document(text, settings.max_tokens)
+        prepared = documents.parse(text)
         if prepared.document is None:
             return [error.message for error in prepared.syntax_errors]
-        refused = validate(schema, prepared.document, rules) or validate(schema, prepared.document, specified_rules)
+        refused = documents.validate(prepared)
         if refused:
             return [error.message for error in refused]
         costs = [

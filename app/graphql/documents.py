@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules, validate
 
 __all__ = ["DOCUMENT_CACHE_SIZE", "MAX_CACHED_QUERY_CHARS", "MAX_TOKENS", "DocumentCache", "Prepared"]
 
@@ -51,6 +51,8 @@ class DocumentCache:
         # rules run on their own before the others (limits on the document's size): a document they refuse
         # is not put through the others, some of which take time growing faster than the document
         self.first = tuple(first)
+        # ...and are not run again with the others
+        self.rest = tuple(rule for rule in (specified_rules if rules is None else rules) if rule not in self.first)
         self.hide_suggestions = hide_suggestions  # no "Did you mean ...?": the schema is not told by guessing
         self.size = size
         self.max_tokens = max_tokens
@@ -79,7 +81,7 @@ class DocumentCache:
                 errors = list(validate(self.schema, prepared.document, self.first))
             if not errors:
                 errors = list(
-                    validate(self.schema, prepared.document, self.rules, hide_suggestions=self.hide_suggestions)
+                    validate(self.schema, prepared.document, self.rest, hide_suggestions=self.hide_suggestions)
                 )
             prepared.validation_errors = errors
         return errors
