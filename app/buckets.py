@@ -18,11 +18,12 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.observability import OccasionalWarning
+
 __all__ = ["Bucket", "Buckets", "MemoryBuckets", "RedisBuckets", "Taken"]
 
 log = logging.getLogger("storefront.buckets")
 MAX_MEMORY_KEYS = 100_000  # a client cycling through addresses must not grow the process without bound
-WARN_EVERY_SECONDS = 60.0
 RETRY_REDIS_AFTER_SECONDS = 5.0
 # KEYS[1]: the bucket; ARGV: capacity, rate (points a second), points to take (negative: give back).
 # Returns {1 if taken else 0, points left}, the latter as a string: Redis would truncate a Lua float.
@@ -108,7 +109,7 @@ class RedisBuckets:
         self.client = client
         self.prefix = prefix
         self.fallback = MemoryBuckets()
-        self._warned_at = -math.inf
+        self._warn = OccasionalWarning(log, "Redis is unreachable (%s); rate limiting with this process's buckets")
         self._down_until = -math.inf  # after a failure, Redis is left alone for a while
         self._take = client.register_script(TAKE_SCRIPT)
 
@@ -129,9 +130,3 @@ class RedisBuckets:
     async def close(self) -> None:
         """Close the connection to Redis."""
         await self.client.aclose()
-
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("Redis is unreachable (%s); rate limiting with this process's buckets", type(exc).__name__)

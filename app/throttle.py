@@ -18,11 +18,12 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.observability import OccasionalWarning
+
 __all__ = ["BackOff", "MemoryCounts", "RedisCounts", "Throttle", "redis_client"]
 
 log = logging.getLogger("storefront.throttle")
 MAX_MEMORY_KEYS = 100_000  # an attacker cycling through emails must not grow the process without bound
-WARN_EVERY_SECONDS = 60.0
 # Count an attempt and return the count and last time from before it, atomically.
 ADD_SCRIPT = """
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -116,7 +117,7 @@ class RedisCounts:
     def __init__(self, client: Redis) -> None:
         self.client = client
         self.fallback = MemoryCounts()
-        self._warned_at = -math.inf
+        self._warn = OccasionalWarning(log, "Redis is unreachable (%s); throttling with this process's counts")
         self._add = client.register_script(ADD_SCRIPT)
         self._forgive = client.register_script(FORGIVE_SCRIPT)
 
@@ -153,12 +154,6 @@ class RedisCounts:
         except (RedisError, OSError) as exc:
             self._warn(exc)
         await self.fallback.clear(key)
-
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("Redis is unreachable (%s); throttling with this process's counts", type(exc).__name__)
 
 
 def redis_client(url: str) -> Redis:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from app.observability import OccasionalWarning
 from app.persisted.models import PersistedDocument
 
 __all__ = ["MAX_QUERY_CHARS", "QueryStore", "TrustedDocuments", "sha256_of"]
@@ -25,7 +26,6 @@ MAX_QUERY_CHARS = 20_000  # a longer query is not kept (its client sends the tex
 MEMORY_CHARS = 8_000_000  # the in-process cache holds at most this much query text
 QUERY_TTL_SECONDS = 86400
 RELOAD_EVERY_SECONDS = 1.0
-WARN_EVERY_SECONDS = 60.0
 
 
 def sha256_of(query: str) -> str:
@@ -47,7 +47,7 @@ class TrustedDocuments:
         self._by_id: dict[str, str] = {}
         self._by_sha256: dict[str, str] = {}
         self._loaded_at = -math.inf
-        self._warned_at = -math.inf
+        self._warn = OccasionalWarning(log, "trusted documents could not be read (%s); using those loaded")
         self._lock = asyncio.Lock()
         self.loads = 0  # how many times the table was read (for tests and metrics)
 
@@ -88,12 +88,6 @@ class TrustedDocuments:
             self.loads += 1
             return True
 
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("trusted documents could not be read (%s); using those loaded", type(exc).__name__)
-
 
 class QueryStore:
     """Automatic persisted queries by SHA-256: in Redis when given one (shared, kept a day), and in an
@@ -105,7 +99,7 @@ class QueryStore:
         self.prefix = prefix
         self._memory: OrderedDict[str, str] = OrderedDict()
         self._chars = 0  # the text the cache holds
-        self._warned_at = -math.inf
+        self._warn = OccasionalWarning(log, "Redis is unreachable (%s); persisted queries are kept in this process")
 
     async def get(self, digest: str) -> str | None:
         """The query registered under a SHA-256; None when unknown."""
@@ -150,9 +144,3 @@ class QueryStore:
         self._memory[digest] = query
         while self._chars > MEMORY_CHARS:
             self._chars -= len(self._memory.popitem(last=False)[1])
-
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("Redis is unreachable (%s); persisted queries are kept in this process", type(exc).__name__)
